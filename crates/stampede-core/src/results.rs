@@ -1,0 +1,297 @@
+//! The `results.json` schema (versioned) and the pure functions that derive its summaries.
+//!
+//! The driver fills a [`Results`] from merged [`Metrics`](crate::stats::Metrics) and the
+//! instance records; reporters read nothing else. Bump [`SCHEMA_VERSION`] on any breaking
+//! change and update `schema/results.schema.json`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::measure::{InstanceRecord, Outcome, Role};
+use crate::scenario::Scenario;
+use crate::stats::Summary;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub schema_version: u32,
+    pub run: RunInfo,
+    /// The resolved scenario (file + CLI overrides, defaults filled in).
+    pub scenario: Scenario,
+    pub environment: Environment,
+    pub accounting: Accounting,
+    /// Action-tier metrics (the function under test), summed over non-warm-up groups.
+    pub metrics: BTreeMap<String, Summary>,
+    /// Scenario-tier metrics (their start phases), as measured by the driver.
+    pub scenario_metrics: BTreeMap<String, Summary>,
+    pub groups: Vec<GroupResult>,
+    pub efficiency: Efficiency,
+    /// Start latency against launches in flight when requested (actions).
+    pub contention: Vec<ContentionPoint>,
+    /// Action starts (ready) per second since run start.
+    pub starts_per_second: Vec<u32>,
+    pub warnings: Vec<Warning>,
+    /// The merged histograms themselves (name → base64 HdrHistogram V2+DEFLATE), so that
+    /// `stampede compare` can overlay full distributions without raw data.
+    pub histograms: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Written at start and while running: a crash leaves this behind.
+    Running,
+    Complete,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: String,
+    pub status: RunStatus,
+    /// RFC 3339 wall-clock time of the run start (the zero of every `_us` timestamp).
+    pub started_at: String,
+    /// Wall clock of the run start, µs since the Unix epoch.
+    pub started_at_unix_us: i64,
+    pub duration_us: u64,
+    pub exit_code: Option<i32>,
+    pub seed: u64,
+    pub command_line: Vec<String>,
+    pub raw: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Environment {
+    pub stampede_version: String,
+    pub hostname: String,
+    pub os: String,
+    pub kernel: String,
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    /// e.g. {"docker": "20.10.24 (API 1.41)"}
+    pub runtime_versions: BTreeMap<String, String>,
+    /// Runtime options in effect per group (network mode, swarm settings, start concurrency).
+    pub runtime_options: BTreeMap<String, serde_json::Value>,
+}
+
+/// Every instance and request accounted for. See [`Accounting::balanced`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Accounting {
+    /// Scenarios + actions launched through a runtime.
+    pub instances_requested: u64,
+    pub instances_ready: u64,
+    /// Never ready, or died before their work was done.
+    pub instances_failed: u64,
+    /// Requests the scenario planned to send (N per action, fewer where a kill step cuts it short).
+    pub requests_planned: u64,
+    pub requests_sent: u64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub requests_timed_out: u64,
+    /// Planned but never sent (the action failed or the run was interrupted first).
+    pub requests_not_sent: u64,
+    /// Websocket connections refused for a missing/wrong run token.
+    pub connections_refused: u64,
+    /// Connections closed for a malformed or unexpected message.
+    pub protocol_errors: u64,
+}
+
+impl Accounting {
+    pub fn add(&mut self, o: &Accounting) {
+        self.instances_requested += o.instances_requested;
+        self.instances_ready += o.instances_ready;
+        self.instances_failed += o.instances_failed;
+        self.requests_planned += o.requests_planned;
+        self.requests_sent += o.requests_sent;
+        self.requests_ok += o.requests_ok;
+        self.requests_failed += o.requests_failed;
+        self.requests_timed_out += o.requests_timed_out;
+        self.requests_not_sent += o.requests_not_sent;
+        self.connections_refused += o.connections_refused;
+        self.protocol_errors += o.protocol_errors;
+    }
+
+    /// The identities that must hold; each violated one is named.
+    pub fn imbalances(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.instances_requested != self.instances_ready + self.instances_failed {
+            v.push(format!(
+                "instances_requested ({}) != instances_ready ({}) + instances_failed ({})",
+                self.instances_requested, self.instances_ready, self.instances_failed
+            ));
+        }
+        if self.requests_sent != self.requests_ok + self.requests_failed + self.requests_timed_out {
+            v.push(format!(
+                "requests_sent ({}) != requests_ok ({}) + requests_failed ({}) + requests_timed_out ({})",
+                self.requests_sent, self.requests_ok, self.requests_failed, self.requests_timed_out
+            ));
+        }
+        if self.requests_planned != self.requests_sent + self.requests_not_sent {
+            v.push(format!(
+                "requests_planned ({}) != requests_sent ({}) + requests_not_sent ({})",
+                self.requests_planned, self.requests_sent, self.requests_not_sent
+            ));
+        }
+        v
+    }
+
+    pub fn balanced(&self) -> bool {
+        self.imbalances().is_empty()
+    }
+
+    /// Nothing failed, timed out or was left unsent.
+    pub fn all_ok(&self) -> bool {
+        self.instances_failed == 0
+            && self.requests_failed == 0
+            && self.requests_timed_out == 0
+            && self.requests_not_sent == 0
+            && self.protocol_errors == 0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupResult {
+    pub index: u32,
+    pub name: String,
+    pub runtime: String,
+    pub action_runtime: String,
+    pub warmup: bool,
+    pub accounting: Accounting,
+    pub metrics: BTreeMap<String, Summary>,
+    pub efficiency: Efficiency,
+}
+
+/// How far a run (or group) was from its ideal, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Efficiency {
+    /// N·M: the duration with zero start-up, zero transport and no contention.
+    pub ideal_us: u64,
+    /// From the first launch requested to the last action done.
+    pub actual_us: u64,
+    /// ideal / actual (1.0 is perfect).
+    pub ratio: f64,
+    /// actual − ideal, split: waiting for the slowest action to become ready ...
+    pub startup_us: u64,
+    /// ... the mean per-request transport overhead times N ...
+    pub transport_us: u64,
+    /// ... and the rest (contention, stragglers, pauses).
+    pub other_us: u64,
+}
+
+impl Efficiency {
+    pub fn new(ideal_us: u64, actual_us: u64, startup_us: u64, transport_us: u64) -> Self {
+        let gap = actual_us.saturating_sub(ideal_us);
+        let startup_us = startup_us.min(gap);
+        let transport_us = transport_us.min(gap - startup_us);
+        Efficiency {
+            ideal_us,
+            actual_us,
+            ratio: if actual_us == 0 { 0.0 } else { ideal_us as f64 / actual_us as f64 },
+            startup_us,
+            transport_us,
+            other_us: gap - startup_us - transport_us,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ContentionPoint {
+    /// Launches already in flight when these were requested.
+    pub in_flight: u32,
+    pub count: u64,
+    pub p50_us: u64,
+    pub max_us: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Stable identifier, e.g. `driver_cpu_saturated`, `accounting_imbalance`.
+    pub kind: String,
+    /// What happened and what to do about it.
+    pub message: String,
+}
+
+/// Start latency grouped by launches in flight at request time (actions that became ready).
+pub fn contention(instances: &[InstanceRecord]) -> Vec<ContentionPoint> {
+    let mut by: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for r in instances.iter().filter(|r| r.role == Some(Role::Action)) {
+        if let Some(l) = r.start_latency_us() {
+            by.entry(r.in_flight_at_request).or_default().push(l);
+        }
+    }
+    // One sorted vector per bucket is fine here: instances, unlike requests, are few
+    // (thousands) and their records are kept anyway for instances.csv.
+    by.into_iter()
+        .map(|(in_flight, mut v)| {
+            v.sort_unstable();
+            ContentionPoint {
+                in_flight,
+                count: v.len() as u64,
+                p50_us: u64::try_from(v[(v.len() - 1) / 2]).unwrap_or(0),
+                max_us: u64::try_from(*v.last().unwrap_or(&0)).unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+/// Actions that became ready in each second since the run start.
+pub fn starts_per_second(instances: &[InstanceRecord]) -> Vec<u32> {
+    let mut v: Vec<u32> = Vec::new();
+    for r in instances.iter().filter(|r| r.role == Some(Role::Action)) {
+        if let (Some(t), Outcome::Ready | Outcome::Pending) = (r.ready_us, r.outcome) {
+            let s = usize::try_from(t.max(0) / 1_000_000).unwrap_or(0);
+            if v.len() <= s {
+                v.resize(s + 1, 0);
+            }
+            v[s] += 1;
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounting_names_what_does_not_balance() {
+        let mut a = Accounting { instances_requested: 3, instances_ready: 2, instances_failed: 1, ..Default::default() };
+        assert!(a.balanced());
+        a.requests_planned = 10;
+        a.requests_sent = 9;
+        a.requests_ok = 9;
+        let why = a.imbalances();
+        assert_eq!(why.len(), 1);
+        assert!(why[0].starts_with("requests_planned (10)"), "{why:?}");
+        a.requests_not_sent = 1;
+        assert!(a.balanced());
+        assert!(!a.all_ok());
+    }
+
+    #[test]
+    fn efficiency_splits_the_gap_without_exceeding_it() {
+        let e = Efficiency::new(200_000, 500_000, 250_000, 100_000);
+        assert!((e.ratio - 0.4).abs() < 1e-9);
+        assert_eq!(e.startup_us + e.transport_us + e.other_us, 300_000);
+        assert_eq!(e.transport_us, 50_000);
+    }
+
+    #[test]
+    fn contention_buckets_by_in_flight() {
+        let mk = |k, req, ready| InstanceRecord {
+            role: Some(Role::Action),
+            in_flight_at_request: k,
+            requested_us: Some(req),
+            ready_us: Some(ready),
+            outcome: Outcome::Ready,
+            ..Default::default()
+        };
+        let c = contention(&[mk(0, 0, 10), mk(0, 0, 30), mk(3, 0, 100)]);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].in_flight, c[0].count, c[0].p50_us, c[0].max_us), (0, 2, 10, 30));
+        assert_eq!((c[1].in_flight, c[1].count), (3, 1));
+        assert_eq!(starts_per_second(&[mk(0, 0, 10), mk(0, 0, 1_500_000)]), vec![1, 1]);
+    }
+}

@@ -1,0 +1,210 @@
+//! Scenario files: the TOML format, its validation, CLI overrides, and the validated model.
+//!
+//! What lives where:
+//! - [`model`]: the typed, validated scenario the tiers run (re-exported here).
+//! - `parse`: reads a TOML document into the model, collecting every problem with its line.
+//! - [`parse_duration`] / [`format_duration`]: durations as users write them.
+//! - [`ScenarioError`] / [`Problem`]: what went wrong, where, and what is allowed.
+//!
+//! # File format
+//!
+//! Every key is optional unless marked required; unknown keys are refused everywhere, and the
+//! error lists the keys allowed at that place.
+//!
+//! ```toml
+//! name = "hello"        # default: the file stem ("scenario" for text without a file)
+//! seed = 42             # seed of every random draw; chosen at random and recorded when absent
+//! groups = "sequence"   # "sequence" (default) | "parallel"
+//! timeout = "30m"       # whole-run timeout, > 0; default "30m"
+//!
+//! [[group]]                  # at least one; groups are counted from 0 in error messages
+//! name = "main"              # default "group-<index>"; letters, digits, '_', '.', '-'; unique
+//! runtime = "process"        # process | docker | swarm; default process
+//! action_runtime = "docker"  # runtime the scenarios launch actions with; default = runtime
+//! image = "stampede:latest"  # tag or image ID for container runtimes
+//! scenarios = 4              # S >= 1, default 1
+//! actions = 25               # A >= 1 per scenario, default 1
+//! requests = 20              # N >= 1 per action, default 10
+//! work = "sleep:10ms"        # <sleep|spin>:<duration>, default "sleep:10ms"; or a table
+//!                            # { kind = "spin", duration = D } where D is a duration string or
+//!                            #   { dist = "fixed", value = "5ms" }
+//!                            # | { dist = "uniform", min = "5ms", max = "15ms" }      (min <= max)
+//!                            # | { dist = "exponential", mean = "10ms" }              (mean > 0)
+//!                            # | { dist = "lognormal", median = "10ms", sigma = 0.5 } (both > 0)
+//!                            # A work duration of "0ms" is allowed (measures pure overhead).
+//! payload = 64               # bytes both ways, default 64; or { request = 64, response = 1024 }
+//!                            # (a missing side defaults to 64); at most 16 MiB each
+//! start_delay = "0s"         # see GroupsMode: from the previous group's end or the run's start
+//! start_concurrency = 8      # most launches in flight per scenario, >= 1; default: runtime's
+//! warmup = false             # kept in raw data, left out of summaries
+//! arrivals = "closed"        # default; or { mode = "open", iat = I, burst = 1 } where I is a
+//!                            # duration string (fixed, > 0) or
+//!                            #   { dist = "fixed", value = "100ms" }
+//!                            # | { dist = "exponential", mean = "100ms" }
+//!                            # | { dist = "shifted_exponential", shift = "50ms", mean = "50ms" }
+//!                            # and 1 <= burst <= requests
+//! lifecycle = "keep_warm"    # "keep_warm" (default) | "one_shot"
+//! timeouts = { ready = "60s", request = "30s" }   # defaults as shown, both > 0
+//! docker = { network = "host" }                   # host (default) | bridge | per_scenario
+//! swarm = { network = "host", mapping = "service_per_action", restart_condition = "none",
+//!           update_parallelism = 0, placement = [] }
+//!   # defaults as shown; network host|overlay; mapping service_per_action|replicated_service;
+//!   # restart_condition none|on-failure|any. docker/swarm options of a group whose runtimes do
+//!   # not use them are accepted and ignored.
+//!
+//! [[group.steps]]            # per-action steps, in file order
+//! kind = "pause"             # pause for `duration` (required, "0s" allowed), then resume
+//! after_requests = 5         # required: after this many responses of the action
+//! duration = "200ms"
+//! actions = "all"            # "all" (default) or a list of action indices, e.g. [0, 3]
+//!
+//! [[group.steps]]
+//! kind = "kill"              # kill the action; it gets no further requests
+//! after_requests = 10
+//! actions = [1]
+//! ```
+//!
+//! Rules checked across fields, each reported with the line and field to fix:
+//! - every step needs `after_requests < requests`: a kill after all N responses is the normal
+//!   end of the action, and a pause after the last response has no next response to measure
+//!   `resume_latency` with. `after_requests = 0` is allowed (pause or kill before any request).
+//! - action indices are `< actions` and listed once each.
+//! - steps need `lifecycle = "keep_warm"`: a one-shot instance serves one request (closed loop)
+//!   or one burst (open loop) and is gone. Open loop with one-shot is allowed.
+//! - no step may touch an action at or after the point where another step kills it.
+//!
+//! # CLI overrides
+//!
+//! [`Overrides`] replace the values of the *first* group (and the top-level seed). An
+//! overridden key of the file is not read at all; the flag's value is validated instead, and
+//! problems name the flag (`--actions`).
+
+pub mod model;
+pub use model::*;
+
+mod duration;
+mod error;
+mod parse;
+
+pub use duration::{format_duration, parse_duration};
+pub use error::{Problem, ScenarioError};
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Largest payload in either direction: 16 MiB.
+pub const MAX_PAYLOAD: u32 = 16 * 1024 * 1024;
+
+/// Values given on the command line. Each replaces the value of the *first* group of a file
+/// (or of the single group built when there is no file); `seed` replaces the top-level seed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub runtime: Option<RuntimeKind>,
+    pub scenarios: Option<u32>,
+    pub actions: Option<u32>,
+    pub requests: Option<u32>,
+    pub work: Option<Work>,
+    /// Bytes both ways.
+    pub payload: Option<u32>,
+    pub seed: Option<u64>,
+    pub image: Option<String>,
+}
+
+/// The flag names used as the `field` of problems with an override. The CLI must spell its
+/// long flags the same way.
+pub mod flags {
+    pub const RUNTIME: &str = "--runtime";
+    pub const SCENARIOS: &str = "--scenarios";
+    pub const ACTIONS: &str = "--actions";
+    pub const REQUESTS: &str = "--requests";
+    pub const WORK: &str = "--work";
+    pub const PAYLOAD: &str = "--payload";
+    pub const SEED: &str = "--seed";
+    pub const IMAGE: &str = "--image";
+}
+
+/// Reads, parses and validates a scenario file, then applies `ov`.
+pub fn load_file(path: &Path, ov: &Overrides) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ScenarioError::Read { file: path.to_owned(), source })?;
+    from_str(&text, Some(path), ov)
+}
+
+/// Parses and validates scenario `text`; `file` names it in errors and gives the default name.
+pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Scenario, ScenarioError> {
+    parse::parse(text, file, ov)
+        .map_err(|problems| ScenarioError::Invalid { file: file.map(Path::to_owned), problems })
+}
+
+/// A scenario without a file: one group named "cli" with defaults and `ov` applied.
+pub fn from_cli(ov: &Overrides) -> Result<Scenario, ScenarioError> {
+    parse::from_overrides(ov).map_err(|problems| ScenarioError::Invalid { file: None, problems })
+}
+
+/// `sleep:10ms` / `spin:5ms`, as the CLI's `--work` takes it. Zero is allowed.
+impl FromStr for Work {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let expected =
+            "expected <kind>:<duration> with kind sleep or spin, e.g. \"sleep:10ms\" or \"spin:5ms\"";
+        let (kind, duration) =
+            s.split_once(':').ok_or_else(|| format!("invalid work \"{s}\": {expected}"))?;
+        let kind = match kind.trim() {
+            "sleep" => WorkKind::Sleep,
+            "spin" => WorkKind::Spin,
+            other => return Err(format!("invalid work kind \"{other}\" in \"{s}\": {expected}")),
+        };
+        let duration = parse_duration(duration)?;
+        Ok(Work { kind, duration: DurationDist::fixed(duration) })
+    }
+}
+
+impl WorkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkKind::Sleep => "sleep",
+            WorkKind::Spin => "spin",
+        }
+    }
+}
+
+/// `sleep:10ms`, or `spin:uniform(5ms..15ms)` for a distribution; for logs and the report.
+impl fmt::Display for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.duration)
+    }
+}
+
+impl fmt::Display for DurationDist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = |d: &std::time::Duration| format_duration(*d);
+        match self {
+            DurationDist::Fixed { value } => f.write_str(&d(value)),
+            DurationDist::Uniform { min, max } => write!(f, "uniform({}..{})", d(min), d(max)),
+            DurationDist::Exponential { mean } => write!(f, "exponential(mean {})", d(mean)),
+            DurationDist::Lognormal { median, sigma } => {
+                write!(f, "lognormal(median {}, sigma {sigma})", d(median))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn work_from_str() {
+        let w: Work = "spin:5ms".parse().unwrap();
+        assert_eq!(w, Work { kind: WorkKind::Spin, duration: DurationDist::fixed(Duration::from_millis(5)) });
+        assert_eq!(w.to_string(), "spin:5ms");
+        assert_eq!("sleep:0ms".parse::<Work>().unwrap().duration, DurationDist::fixed(Duration::ZERO));
+        for bad in ["sleep", "nap:5ms", "spin:5", "spin:-1ms"] {
+            assert!(bad.parse::<Work>().is_err(), "{bad}");
+        }
+        assert!("nap:5ms".parse::<Work>().unwrap_err().contains("sleep or spin"));
+    }
+}

@@ -1,0 +1,334 @@
+//! The validated, typed scenario: what one run will do.
+//!
+//! Everything here has already passed validation (see [`super`]); the tiers take
+//! these values as they are. Durations are `std::time::Duration`; counts are `u32`.
+//! The whole model serialises to JSON so the driver can hand a group to a scenario tier
+//! and record the resolved scenario in `results.json`.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A whole scenario file after validation and CLI overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Name shown in results; defaults to the file stem, or "cli" without a file.
+    pub name: String,
+    /// Seed of every random draw in the run. Chosen at random and recorded when not given.
+    pub seed: Option<u64>,
+    /// How groups run relative to each other.
+    pub groups_mode: GroupsMode,
+    /// Hard limit on the whole run; when it passes, the run stops as on Ctrl-C.
+    #[serde(with = "duration_us", rename = "run_timeout_us")]
+    pub run_timeout: Duration,
+    pub groups: Vec<Group>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupsMode {
+    /// One group after the other; a group's `start_delay` counts from the previous group's end.
+    Sequence,
+    /// All groups at once; a group's `start_delay` counts from the run's start.
+    Parallel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    Process,
+    Docker,
+    Swarm,
+}
+
+impl RuntimeKind {
+    pub const ALL: [RuntimeKind; 3] = [RuntimeKind::Process, RuntimeKind::Docker, RuntimeKind::Swarm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Process => "process",
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Swarm => "swarm",
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RuntimeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown runtime `{s}`: allowed are process, docker, swarm"))
+    }
+}
+
+/// One group: S scenarios × A actions × N requests, and how they behave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    /// Runtime that launches the scenarios (and, unless `action_runtime` says otherwise, the actions).
+    pub runtime: RuntimeKind,
+    /// Runtime the scenarios use to launch their actions; `None` = same as `runtime`.
+    pub action_runtime: Option<RuntimeKind>,
+    /// Image for container runtimes (tag or ID). `None` = the default `stampede:latest`.
+    pub image: Option<String>,
+    /// S
+    pub scenarios: u32,
+    /// A (per scenario)
+    pub actions: u32,
+    /// N (per action)
+    pub requests: u32,
+    pub work: Work,
+    pub payload: Payload,
+    pub arrivals: Arrivals,
+    pub lifecycle: Lifecycle,
+    /// Delay before this group starts (see [`GroupsMode`]).
+    #[serde(with = "duration_us", rename = "start_delay_us")]
+    pub start_delay: Duration,
+    /// Most launches (create+start) one scenario has in flight at once; `None` = runtime default.
+    pub start_concurrency: Option<u32>,
+    pub timeouts: Timeouts,
+    /// Per-action steps (pause/resume, kill).
+    pub steps: Vec<Step>,
+    /// Warm-up group: kept in raw data and instances.csv, left out of summaries.
+    pub warmup: bool,
+    pub docker: DockerOptions,
+    pub swarm: SwarmOptions,
+}
+
+impl Group {
+    /// The runtime that launches this group's actions.
+    pub fn effective_action_runtime(&self) -> RuntimeKind {
+        self.action_runtime.unwrap_or(self.runtime)
+    }
+    /// Ideal duration of one action's request sequence: N·M for sequential requests,
+    /// with M the mean work duration.
+    pub fn ideal_duration(&self) -> Duration {
+        self.work.duration.mean().mul_f64(f64::from(self.requests))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Work {
+    pub kind: WorkKind,
+    pub duration: DurationDist,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkKind {
+    /// Sleep M: the action is idle, like a function waiting on I/O.
+    Sleep,
+    /// Busy-spin M by the clock: the action burns a CPU, like a compute function.
+    Spin,
+}
+
+/// A duration that is fixed or drawn per request from a distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case")]
+pub enum DurationDist {
+    Fixed {
+        #[serde(with = "duration_us", rename = "value_us")]
+        value: Duration,
+    },
+    Uniform {
+        #[serde(with = "duration_us", rename = "min_us")]
+        min: Duration,
+        #[serde(with = "duration_us", rename = "max_us")]
+        max: Duration,
+    },
+    Exponential {
+        #[serde(with = "duration_us", rename = "mean_us")]
+        mean: Duration,
+    },
+    /// Lognormal given by its median and the sigma of the underlying normal.
+    Lognormal {
+        #[serde(with = "duration_us", rename = "median_us")]
+        median: Duration,
+        sigma: f64,
+    },
+}
+
+impl DurationDist {
+    pub fn fixed(value: Duration) -> Self {
+        DurationDist::Fixed { value }
+    }
+    /// Mean of the distribution (used for the ideal duration).
+    pub fn mean(&self) -> Duration {
+        match self {
+            DurationDist::Fixed { value } => *value,
+            DurationDist::Uniform { min, max } => (*min + *max) / 2,
+            DurationDist::Exponential { mean } => *mean,
+            DurationDist::Lognormal { median, sigma } => median.mul_f64((sigma * sigma / 2.0).exp()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// Bytes the scenario sends with each request.
+    pub request: u32,
+    /// Bytes the action echoes back (the first `min(request, response)` bytes are the request's
+    /// own bytes, checked intact by the scenario).
+    pub response: u32,
+}
+
+/// When an action's requests are sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Arrivals {
+    /// Next request right after the previous response.
+    Closed,
+    /// Requests scheduled on absolute times: bursts of `burst` requests, one burst per
+    /// inter-arrival time drawn from `iat`. Latency counts from the scheduled time.
+    Open { iat: Iat, burst: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case")]
+pub enum Iat {
+    Fixed {
+        #[serde(with = "duration_us", rename = "value_us")]
+        value: Duration,
+    },
+    Exponential {
+        #[serde(with = "duration_us", rename = "mean_us")]
+        mean: Duration,
+    },
+    /// `shift + Exp(mean)`, as STeLLAR draws inter-arrival times.
+    ShiftedExponential {
+        #[serde(with = "duration_us", rename = "shift_us")]
+        shift: Duration,
+        #[serde(with = "duration_us", rename = "mean_us")]
+        mean: Duration,
+    },
+}
+
+/// How long action instances live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// Start every action once, keep it warm, send it all N requests, stop it at the end.
+    KeepWarm,
+    /// A fresh instance for every request (closed loop) or burst (open loop): cold every time.
+    OneShot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timeouts {
+    /// From launch request to `ready`.
+    #[serde(with = "duration_us", rename = "ready_us")]
+    pub ready: Duration,
+    /// From sending (or scheduled time) to response.
+    #[serde(with = "duration_us", rename = "request_us")]
+    pub request: Duration,
+}
+
+/// A per-action step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// After `after_requests` responses, pause the action for `duration`, then resume it.
+    Pause {
+        actions: ActionSelector,
+        after_requests: u32,
+        #[serde(with = "duration_us", rename = "duration_us")]
+        duration: Duration,
+    },
+    /// After `after_requests` responses, kill the action; it gets no further requests.
+    Kill { actions: ActionSelector, after_requests: u32 },
+}
+
+impl Step {
+    pub fn actions(&self) -> &ActionSelector {
+        match self {
+            Step::Pause { actions, .. } | Step::Kill { actions, .. } => actions,
+        }
+    }
+    pub fn after_requests(&self) -> u32 {
+        match self {
+            Step::Pause { after_requests, .. } | Step::Kill { after_requests, .. } => *after_requests,
+        }
+    }
+}
+
+/// Which actions (by index within their scenario) a step applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionSelector {
+    All,
+    Indices(Vec<u32>),
+}
+
+impl ActionSelector {
+    pub fn contains(&self, index: u32) -> bool {
+        match self {
+            ActionSelector::All => true,
+            ActionSelector::Indices(v) => v.contains(&index),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DockerNetwork {
+    /// `--network host`: fastest starts; children reach parents on 127.0.0.1.
+    Host,
+    /// Docker's default bridge: every container of the group on `docker0` (at most 1023).
+    Bridge,
+    /// One user-defined bridge network per scenario, holding that scenario and its actions.
+    PerScenario,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DockerOptions {
+    pub network: DockerNetwork,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwarmNetwork {
+    Host,
+    /// One overlay network for the run.
+    Overlay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwarmMapping {
+    /// One service per action: per-instance control, one task each.
+    ServicePerAction,
+    /// One service of A replicas per scenario: how Swarm users scale.
+    ReplicatedService,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwarmOptions {
+    pub network: SwarmNetwork,
+    pub mapping: SwarmMapping,
+    /// Restart policy condition: "none", "on-failure" or "any".
+    pub restart_condition: String,
+    /// Update parallelism of each service (0 = all at once).
+    pub update_parallelism: u64,
+    /// Placement constraints, e.g. `node.role==manager`.
+    pub placement: Vec<String>,
+}
+
+/// (De)serialises a `Duration` as integer microseconds, the unit of every `_us` field.
+pub mod duration_us {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_micros(u64::deserialize(d)?))
+    }
+}

@@ -1,0 +1,393 @@
+//! Scenario files: good fixtures parse to the expected model, bad fixtures name the line and
+//! field to fix, every example in `scenarios/` validates, and CLI overrides behave.
+//!
+//! Each file in `fixtures/bad/` states what it must produce in its leading comments:
+//! `# expect-line: N`, `# expect-field: F`, `# expect-message: text the message contains`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use stampede_core::scenario::*;
+
+fn fixtures(kind: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(kind);
+    toml_files(&dir)
+}
+
+fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .toml files in {}", dir.display());
+    files
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn load(path: &Path) -> Scenario {
+    load_file(path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn good(name: &str) -> Scenario {
+    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/good").join(name))
+}
+
+fn invalid(text: &str, ov: &Overrides) -> ScenarioError {
+    match from_str(text, Some(Path::new("t.toml")), ov) {
+        Ok(s) => panic!("expected an error, got {s:#?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn every_example_scenario_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    for path in toml_files(&dir) {
+        let scenario = load(&path);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with('#'), "{} must start with a comment saying what it shows", path.display());
+        // Small enough to run in seconds on the process runtime.
+        let instances: u32 = scenario.groups.iter().map(|g| g.scenarios + g.scenarios * g.actions).sum();
+        assert!(instances <= 60, "{}: {instances} instances", path.display());
+    }
+}
+
+#[test]
+fn minimal_file_gets_every_default() {
+    let s = good("minimal.toml");
+    assert_eq!(s.name, "minimal");
+    assert_eq!(s.seed, None);
+    assert_eq!(s.groups_mode, GroupsMode::Sequence);
+    assert_eq!(s.run_timeout, Duration::from_secs(30 * 60));
+    let g = &s.groups[0];
+    assert_eq!(g.name, "group-0");
+    assert_eq!(g.runtime, RuntimeKind::Process);
+    assert_eq!((g.action_runtime, g.image.as_deref()), (None, None));
+    assert_eq!((g.scenarios, g.actions, g.requests), (1, 1, 10));
+    assert_eq!(g.work, "sleep:10ms".parse().unwrap());
+    assert_eq!(g.payload, Payload { request: 64, response: 64 });
+    assert_eq!(g.arrivals, Arrivals::Closed);
+    assert_eq!(g.lifecycle, Lifecycle::KeepWarm);
+    assert_eq!((g.start_delay, g.start_concurrency, g.warmup), (Duration::ZERO, None, false));
+    assert_eq!(g.timeouts, Timeouts { ready: Duration::from_secs(60), request: Duration::from_secs(30) });
+    assert!(g.steps.is_empty());
+    assert_eq!(g.docker, DockerOptions { network: DockerNetwork::Host });
+    assert_eq!(
+        g.swarm,
+        SwarmOptions {
+            network: SwarmNetwork::Host,
+            mapping: SwarmMapping::ServicePerAction,
+            restart_condition: "none".into(),
+            update_parallelism: 0,
+            placement: vec![],
+        }
+    );
+}
+
+#[test]
+fn full_file_sets_every_field() {
+    let s = good("full.toml");
+    assert_eq!(s.name, "everything");
+    assert_eq!(s.seed, Some(1234));
+    assert_eq!(s.groups_mode, GroupsMode::Parallel);
+    assert_eq!(s.run_timeout, Duration::from_secs(300));
+    assert_eq!(s.groups.len(), 3);
+
+    let g = &s.groups[0];
+    assert_eq!(g.name, "docker-open");
+    assert_eq!((g.runtime, g.effective_action_runtime()), (RuntimeKind::Docker, RuntimeKind::Process));
+    assert_eq!(g.image.as_deref(), Some("sha256:0123abcd"));
+    assert_eq!((g.scenarios, g.actions, g.requests), (3, 4, 20));
+    assert_eq!(
+        g.work,
+        Work { kind: WorkKind::Spin, duration: DurationDist::Lognormal { median: ms(10), sigma: 0.5 } }
+    );
+    assert_eq!(g.payload, Payload { request: 128, response: 4096 });
+    assert_eq!((g.start_delay, g.start_concurrency, g.warmup), (ms(1500), Some(8), true));
+    assert_eq!(
+        g.arrivals,
+        Arrivals::Open { iat: Iat::ShiftedExponential { shift: ms(50), mean: ms(50) }, burst: 4 }
+    );
+    assert_eq!(g.lifecycle, Lifecycle::KeepWarm);
+    assert_eq!(g.timeouts, Timeouts { ready: Duration::from_secs(90), request: Duration::from_secs(5) });
+    assert_eq!(g.docker.network, DockerNetwork::PerScenario);
+    assert_eq!(
+        g.steps,
+        vec![
+            Step::Pause { actions: ActionSelector::All, after_requests: 5, duration: ms(200) },
+            Step::Kill { actions: ActionSelector::Indices(vec![1, 3]), after_requests: 10 },
+        ]
+    );
+
+    let g = &s.groups[1];
+    assert_eq!(g.name, "group-1");
+    assert_eq!(g.runtime, RuntimeKind::Swarm);
+    assert_eq!(g.work, Work { kind: WorkKind::Sleep, duration: DurationDist::fixed(Duration::ZERO) });
+    assert_eq!(g.payload, Payload { request: 0, response: 0 });
+    assert_eq!(g.arrivals, Arrivals::Open { iat: Iat::Fixed { value: ms(100) }, burst: 1 });
+    assert_eq!(g.lifecycle, Lifecycle::OneShot);
+    assert_eq!(
+        g.swarm,
+        SwarmOptions {
+            network: SwarmNetwork::Overlay,
+            mapping: SwarmMapping::ReplicatedService,
+            restart_condition: "on-failure".into(),
+            update_parallelism: 2,
+            placement: vec!["node.role==manager".into()],
+        }
+    );
+
+    let g = &s.groups[2];
+    assert_eq!(g.work.duration, DurationDist::Uniform { min: ms(5), max: ms(15) });
+    assert_eq!(g.arrivals, Arrivals::Open { iat: Iat::Exponential { mean: ms(20) }, burst: 1 });
+    assert_eq!(g.steps, vec![Step::Kill { actions: ActionSelector::Indices(vec![0]), after_requests: 0 }]);
+}
+
+#[test]
+fn the_model_round_trips_through_json() {
+    let s = good("full.toml");
+    let json = serde_json::to_string(&s).unwrap();
+    assert_eq!(serde_json::from_str::<Scenario>(&json).unwrap(), s);
+}
+
+/// The `# expect-…:` comments of a bad fixture.
+struct Expect {
+    line: Option<usize>,
+    field: String,
+    message: String,
+}
+
+fn expectations(path: &Path) -> Expect {
+    let text = std::fs::read_to_string(path).unwrap();
+    let value = |key: &str| {
+        text.lines().find_map(|l| l.strip_prefix(&format!("# expect-{key}: ")).map(str::to_owned))
+    };
+    Expect {
+        line: value("line").map(|l| l.parse().unwrap()),
+        field: value("field").unwrap_or_else(|| panic!("{}: no # expect-field", path.display())),
+        message: value("message").unwrap_or_else(|| panic!("{}: no # expect-message", path.display())),
+    }
+}
+
+#[test]
+fn every_bad_fixture_names_line_and_field() {
+    let mut failures = Vec::new();
+    for path in fixtures("bad") {
+        let want = expectations(&path);
+        let err = match load_file(&path, &Overrides::default()) {
+            Ok(_) => {
+                failures.push(format!("{}: loaded without error", path.display()));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let first = &err.problems()[0];
+        let shown = err.to_string();
+        let first_line = shown.lines().next().unwrap();
+        let prefix = match want.line {
+            Some(line) => format!("{}:{line}: {}: ", path.display(), want.field),
+            None => format!("{}: {}: ", path.display(), want.field),
+        };
+        let ok = first.line == want.line
+            && first.field == want.field
+            && first.message.contains(&want.message)
+            && first_line.starts_with(&prefix);
+        if !ok {
+            failures.push(format!(
+                "{}:\n  want line {:?}, field {}, message containing {:?}\n  got  {shown}",
+                path.display(),
+                want.line,
+                want.field,
+                want.message
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn all_problems_are_reported_at_once_earliest_first() {
+    let text = r#"
+[[group]]
+requests = 4
+arrivals = { mode = "open", iat = "10ms", burst = 5 }
+colour = "blue"
+
+[[group]]
+actions = 0
+timeouts = { ready = "0s" }
+"#;
+    let err = invalid(text, &Overrides::default());
+    let got: Vec<(Option<usize>, &str)> = err.problems().iter().map(|p| (p.line, p.field.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(4), "group[0].arrivals.burst"),
+            (Some(5), "group[0].colour"),
+            (Some(8), "group[1].actions"),
+            (Some(9), "group[1].timeouts.ready"),
+        ]
+    );
+    assert_eq!(err.to_string().lines().count(), 4);
+    assert_eq!(
+        err.to_string().lines().nth(2).unwrap(),
+        "t.toml:8: group[1].actions: must be at least 1, got 0"
+    );
+}
+
+#[test]
+fn a_bad_value_does_not_cascade_into_cross_field_errors() {
+    // N is invalid, so the burst and the step are not checked against a made-up N.
+    let text = r#"
+[[group]]
+requests = 0
+arrivals = { mode = "open", iat = "10ms", burst = 50 }
+steps = [{ kind = "kill", after_requests = 40 }]
+"#;
+    let err = invalid(text, &Overrides::default());
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert_eq!(err.field(), Some("group[0].requests"));
+}
+
+#[test]
+fn without_a_file_errors_give_the_line() {
+    let err = from_str("[[group]]\nactions = -1\n", None, &Overrides::default()).unwrap_err();
+    assert_eq!(err.to_string(), "line 2: group[0].actions: must be at least 1, got -1");
+    let s = from_str("[[group]]\n", None, &Overrides::default()).unwrap();
+    assert_eq!(s.name, "scenario");
+}
+
+#[test]
+fn unreadable_file_says_so() {
+    let err = load_file(Path::new("/nonexistent/x.toml"), &Overrides::default()).unwrap_err();
+    assert!(matches!(err, ScenarioError::Read { .. }));
+    assert!(err.to_string().starts_with("/nonexistent/x.toml: cannot read scenario file"));
+}
+
+#[test]
+fn overrides_apply_to_the_first_group_only() {
+    let text = r#"
+seed = 1
+[[group]]
+name = "a"
+scenarios = 2
+requests = 3
+payload = { request = 1, response = 2 }
+[[group]]
+name = "b"
+scenarios = 2
+"#;
+    let ov = Overrides {
+        runtime: Some(RuntimeKind::Docker),
+        scenarios: Some(7),
+        actions: Some(8),
+        requests: Some(9),
+        work: Some("spin:1ms".parse().unwrap()),
+        payload: Some(100),
+        seed: Some(99),
+        image: Some("img:test".into()),
+    };
+    let s = from_str(text, None, &ov).unwrap();
+    assert_eq!(s.seed, Some(99));
+    let (a, b) = (&s.groups[0], &s.groups[1]);
+    assert_eq!(a.runtime, RuntimeKind::Docker);
+    assert_eq!((a.scenarios, a.actions, a.requests), (7, 8, 9));
+    assert_eq!(a.work, "spin:1ms".parse().unwrap());
+    assert_eq!(a.payload, Payload { request: 100, response: 100 });
+    assert_eq!(a.image.as_deref(), Some("img:test"));
+
+    assert_eq!(b.runtime, RuntimeKind::Process);
+    assert_eq!((b.scenarios, b.actions, b.requests), (2, 1, 10));
+    assert_eq!(b.work, "sleep:10ms".parse().unwrap());
+    assert_eq!(b.image, None);
+}
+
+#[test]
+fn an_override_replaces_an_invalid_file_value() {
+    let s =
+        from_str("[[group]]\nscenarios = 0\n", None, &Overrides { scenarios: Some(2), ..Default::default() })
+            .unwrap();
+    assert_eq!(s.groups[0].scenarios, 2);
+}
+
+#[test]
+fn an_invalid_override_names_the_flag() {
+    let err = invalid("[[group]]\n", &Overrides { actions: Some(0), ..Default::default() });
+    assert_eq!(err.to_string(), "t.toml: --actions: must be at least 1, got 0");
+
+    let err =
+        from_cli(&Overrides { scenarios: Some(0), payload: Some(MAX_PAYLOAD + 1), ..Default::default() })
+            .unwrap_err();
+    let fields: Vec<&str> = err.problems().iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, vec![flags::SCENARIOS, flags::PAYLOAD]);
+    assert!(err
+        .to_string()
+        .starts_with("--scenarios: must be at least 1, got 0\n--payload: must be at most 16 MiB"));
+}
+
+#[test]
+fn an_override_is_checked_against_the_rest_of_the_file() {
+    // --requests 3 makes the file's burst of 5 and its step at 4 impossible: both are reported
+    // at their lines, and say the limit came from the flag.
+    let text = r#"[[group]]
+arrivals = { mode = "open", iat = "10ms", burst = 5 }
+steps = [{ kind = "pause", after_requests = 4, duration = "1s" }]
+"#;
+    let err = invalid(text, &Overrides { requests: Some(3), ..Default::default() });
+    let shown = err.to_string();
+    assert_eq!(
+        shown.lines().collect::<Vec<_>>(),
+        vec![
+            "t.toml:2: group[0].arrivals.burst: must be at most requests (3, set by --requests), got 5: a burst is part of one action's N requests",
+            "t.toml:3: group[0].steps[0].after_requests: must be less than requests (3, set by --requests), got 4: a pause after the last response has no next response to measure resume_latency with",
+        ]
+    );
+}
+
+#[test]
+fn from_cli_builds_one_group() {
+    let s = from_cli(&Overrides {
+        scenarios: Some(2),
+        work: Some("spin:5ms".parse().unwrap()),
+        seed: Some(3),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!((s.name.as_str(), s.seed, s.groups.len()), ("cli", Some(3), 1));
+    let g = &s.groups[0];
+    assert_eq!((g.name.as_str(), g.scenarios, g.actions, g.requests), ("cli", 2, 1, 10));
+    assert_eq!(g.work.to_string(), "spin:5ms");
+}
+
+#[test]
+fn open_loop_with_one_shot_is_allowed() {
+    let text =
+        "[[group]]\nlifecycle = \"one_shot\"\narrivals = { mode = \"open\", iat = \"10ms\", burst = 2 }\n";
+    let s = from_str(text, None, &Overrides::default()).unwrap();
+    assert_eq!(s.groups[0].lifecycle, Lifecycle::OneShot);
+}
+
+#[test]
+fn options_of_an_unused_runtime_are_accepted() {
+    let text = "[[group]]\nruntime = \"process\"\nswarm = { mapping = \"replicated_service\" }\ndocker = { network = \"bridge\" }\n";
+    assert!(from_str(text, None, &Overrides::default()).is_ok());
+}
+
+#[test]
+fn lines_inside_multi_line_arrays_are_exact() {
+    let text = r#"[[group]]
+actions = 2
+steps = [
+  { kind = "kill", after_requests = 1, actions = [0] },
+  { kind = "kill", after_requests = 2, actions = [1, 5] },
+]
+"#;
+    let err = invalid(text, &Overrides::default());
+    assert_eq!(err.line(), Some(5));
+    assert_eq!(err.field(), Some("group[0].steps[1].actions[1]"));
+}

@@ -1,0 +1,107 @@
+//! The results folder's machine-readable files.
+//!
+//! Every write goes to a temporary file first and is renamed into place, so a reader (or a
+//! crash in the middle) never sees half a file: a partial run leaves the previous complete
+//! version behind.
+
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use stampede_core::measure::{InstanceRecord, RequestRecord};
+use stampede_core::results::Results;
+
+use crate::names;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a stampede results file: {reason}")]
+    Parse { path: PathBuf, reason: String },
+}
+
+fn write_atomic(path: &Path, f: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write { path: path.to_owned(), source };
+    let tmp = path.with_extension("tmp");
+    let file = std::fs::File::create(&tmp).map_err(err)?;
+    let mut w = std::io::BufWriter::new(file);
+    f(&mut w).map_err(err)?;
+    w.flush().map_err(err)?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+pub fn write_results_json(dir: &Path, r: &Results) -> Result<PathBuf, ReportError> {
+    let path = dir.join(names::RESULTS_JSON);
+    write_atomic(&path, |w| {
+        serde_json::to_writer_pretty(&mut *w, r).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    })?;
+    Ok(path)
+}
+
+fn write_csv<T: Serialize>(path: &Path, rows: &[T], header_of_empty: &T) -> Result<(), ReportError> {
+    write_atomic(path, |w| {
+        let mut c = csv::Writer::from_writer(w);
+        if rows.is_empty() {
+            // Keep the header even with no rows, so the columns are always there to load.
+            let mut tmp = csv::Writer::from_writer(Vec::new());
+            tmp.serialize(header_of_empty).map_err(std::io::Error::other)?;
+            let bytes = tmp.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+            let header = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+            c.write_record(header.split(|b| *b == b',')).map_err(std::io::Error::other)?;
+        }
+        for r in rows {
+            c.serialize(r).map_err(std::io::Error::other)?;
+        }
+        c.flush()
+    })
+}
+
+/// One row per scenario and action instance, every timestamp (µs since run start).
+pub fn write_instances_csv(dir: &Path, rows: &[InstanceRecord]) -> Result<PathBuf, ReportError> {
+    let path = dir.join(names::INSTANCES_CSV);
+    write_csv(&path, rows, &InstanceRecord::default())?;
+    Ok(path)
+}
+
+/// One row per request (only with raw output).
+pub fn write_requests_csv(dir: &Path, rows: &[RequestRecord]) -> Result<PathBuf, ReportError> {
+    let path = dir.join(names::REQUESTS_CSV);
+    let empty = RequestRecord {
+        instance_id: String::new(),
+        group: 0,
+        scenario: 0,
+        action: 0,
+        request_id: 0,
+        scheduled_us: 0,
+        sent_us: 0,
+        received_us: None,
+        rtt_us: None,
+        service_time_us: None,
+        overhead_us: None,
+        cold: false,
+        outcome: stampede_core::measure::RequestOutcome::Ok,
+        warmup: false,
+        error: None,
+    };
+    write_csv(&path, rows, &empty)?;
+    Ok(path)
+}
+
+/// Read a results folder's `results.json` (or the file itself).
+pub fn load_results(path: &Path) -> Result<Results, ReportError> {
+    let file = if path.is_dir() { path.join(names::RESULTS_JSON) } else { path.to_owned() };
+    let text = std::fs::read_to_string(&file).map_err(|source| ReportError::Read { path: file.clone(), source })?;
+    serde_json::from_str(&text).map_err(|e| ReportError::Parse { path: file, reason: e.to_string() })
+}
+
+/// Read a results folder's `instances.csv`.
+pub fn load_instances(dir: &Path) -> Result<Vec<InstanceRecord>, ReportError> {
+    let path = dir.join(names::INSTANCES_CSV);
+    let mut r = csv::Reader::from_path(&path).map_err(|e| ReportError::Read { path: path.clone(), source: std::io::Error::other(e) })?;
+    r.deserialize().collect::<Result<_, _>>().map_err(|e| ReportError::Parse { path, reason: e.to_string() })
+}

@@ -1,0 +1,165 @@
+//! The `process` runtime: every instance is a child process of the same `stampede` binary.
+//!
+//! It is the embedded default and the zero-container baseline: what is left of a start latency
+//! here is fork/exec, the process's own boot and the websocket handshake.
+//!
+//! - pause/resume are SIGSTOP/SIGCONT (the process analogue of the cgroup freezer);
+//! - kill is SIGKILL; remove reaps the child;
+//! - children get their own process group, so a Ctrl-C at the terminal reaches only the driver,
+//!   which then stops them in order, and `PR_SET_PDEATHSIG`, so that a driver or scenario that
+//!   dies hard takes its children with it: nothing is ever left running.
+
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Instant;
+use tokio::process::{Child, Command};
+
+use stampede_core::scenario::RuntimeKind;
+
+use crate::{Handle, LaunchSpec, Launched, Placement, Runtime, RuntimeError};
+
+#[derive(Debug)]
+pub struct ProcessRuntime {
+    exe: PathBuf,
+    children: Mutex<HashMap<String, Child>>,
+}
+
+impl ProcessRuntime {
+    /// `exe` is the `stampede` binary children run (normally `std::env::current_exe()`).
+    pub fn new(exe: PathBuf) -> Self {
+        Self { exe, children: Mutex::new(HashMap::new()) }
+    }
+
+    fn pid(h: &Handle) -> Result<libc::pid_t, RuntimeError> {
+        h.id.parse().map_err(|_| RuntimeError::Control { op: "signal", id: h.id.clone(), reason: "not a pid".into() })
+    }
+
+    /// Signal a child we launched. Refuses pids that are not ours, so a stale handle can never
+    /// signal an unrelated process that reused the pid.
+    fn signal(&self, h: &Handle, op: &'static str, sig: libc::c_int) -> Result<(), RuntimeError> {
+        let pid = Self::pid(h)?;
+        let mut children = self.children.lock().expect("children lock");
+        let child = children
+            .get_mut(&h.id)
+            .ok_or_else(|| RuntimeError::Control { op, id: h.id.clone(), reason: "not a child of this runtime".into() })?;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(RuntimeError::Control { op, id: h.id.clone(), reason: format!("already exited ({status})") });
+        }
+        send_signal(pid, sig).map_err(|e| RuntimeError::Control { op, id: h.id.clone(), reason: e.to_string() })
+    }
+}
+
+#[allow(unsafe_code)]
+fn send_signal(pid: libc::pid_t, sig: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is a live child we own
+    // (checked by the caller under the children lock, and it cannot be reaped meanwhile).
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[async_trait]
+impl Runtime for ProcessRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Process
+    }
+
+    async fn preflight(&self, _image: &str) -> Result<String, RuntimeError> {
+        if !self.exe.is_file() {
+            return Err(RuntimeError::Unavailable {
+                runtime: RuntimeKind::Process,
+                reason: format!("the stampede binary {} does not exist", self.exe.display()),
+            });
+        }
+        Ok(format!("stampede {} (processes)", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn callback_host(&self, _placement: &Placement) -> Result<String, RuntimeError> {
+        Ok("127.0.0.1".to_owned())
+    }
+
+    async fn launch(&self, spec: &LaunchSpec) -> Result<Launched, RuntimeError> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // Children log to stderr (RUST_LOG); let it through so failures are visible.
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .kill_on_drop(true);
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| RuntimeError::Launch { instance: spec.instance_id.clone(), reason: format!("spawn {}: {e}", self.exe.display()) })?;
+        let started = Instant::now();
+        let id = child.id().map(|p| p.to_string()).unwrap_or_default();
+        self.children.lock().expect("children lock").insert(id.clone(), child);
+        Ok(Launched { handle: Handle { id, detail: None }, created: None, started })
+    }
+
+    async fn pause(&self, h: &Handle) -> Result<(), RuntimeError> {
+        self.signal(h, "pause", libc::SIGSTOP)
+    }
+
+    async fn resume(&self, h: &Handle) -> Result<(), RuntimeError> {
+        self.signal(h, "resume", libc::SIGCONT)
+    }
+
+    async fn kill(&self, h: &Handle) -> Result<(), RuntimeError> {
+        self.signal(h, "kill", libc::SIGKILL)
+    }
+
+    async fn remove(&self, h: &Handle) -> Result<(), RuntimeError> {
+        let child = self.children.lock().expect("children lock").remove(&h.id);
+        let Some(mut child) = child else { return Ok(()) };
+        // A paused child would never exit on its own: kill whatever is still there, then reap.
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.start_kill();
+        }
+        child
+            .wait()
+            .await
+            .map(|_| ())
+            .map_err(|e| RuntimeError::Control { op: "remove", id: h.id.clone(), reason: e.to_string() })
+    }
+
+    async fn is_running(&self, h: &Handle) -> bool {
+        let mut children = self.children.lock().expect("children lock");
+        children.get_mut(&h.id).is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    async fn remove_run(&self, _run_id: Option<&str>) -> Result<usize, RuntimeError> {
+        // A process runtime only ever owns its own children (and PDEATHSIG covers the rest).
+        let handles: Vec<Handle> = self
+            .children
+            .lock()
+            .expect("children lock")
+            .keys()
+            .map(|id| Handle { id: id.clone(), detail: None })
+            .collect();
+        for h in &handles {
+            self.remove(h).await?;
+        }
+        Ok(handles.len())
+    }
+}
