@@ -24,6 +24,8 @@ pub mod names {
     pub const PHASE_INIT: &str = "phase_init";
     /// started → the child's own clock at process entry (container/process boot proper).
     pub const PHASE_ENTRY: &str = "phase_entry";
+    /// The runtime's own start time (Docker `State.StartedAt`) → connected.
+    pub const PHASE_RUNTIME_BOOT: &str = "phase_runtime_boot";
     pub const REQUEST_RTT: &str = "request_rtt";
     pub const REQUEST_RTT_COLD: &str = "request_rtt_cold";
     pub const REQUEST_RTT_WARM: &str = "request_rtt_warm";

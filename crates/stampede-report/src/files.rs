@@ -23,7 +23,7 @@ pub enum ReportError {
     Parse { path: PathBuf, reason: String },
 }
 
-fn write_atomic(path: &Path, f: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<(), ReportError> {
+pub(crate) fn write_atomic(path: &Path, f: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<(), ReportError> {
     let err = |source| ReportError::Write { path: path.to_owned(), source };
     let tmp = path.with_extension("tmp");
     let file = std::fs::File::create(&tmp).map_err(err)?;

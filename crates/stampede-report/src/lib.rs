@@ -3,12 +3,24 @@
 //!
 //! - [`files`]: `results.json`, `instances.csv`, `requests.csv` — the stable contracts.
 //! - [`summary`]: the terminal summary a person takes in at a glance.
+//! - [`html`]: `report.html`, one self-contained page per results folder; [`plot`] draws its
+//!   charts (plotters, SVG).
+//! - [`compare`]: several folders side by side (terminal table and `compare.html`).
+//! - [`warnings`]: what the user should do about a run (CPU saturation, failures, clock skew,
+//!   thin percentiles), computed once and stored in `results.warnings`.
 
+pub mod compare;
 pub mod files;
+pub mod html;
+pub mod plot;
 pub mod summary;
+pub mod warnings;
 
-pub use files::{load_results, write_instances_csv, write_requests_csv, write_results_json, ReportError};
+pub use compare::{compare_text, render_compare_html, write_compare_html, ComparedRun};
+pub use files::{load_instances, load_results, write_instances_csv, write_requests_csv, write_results_json, ReportError};
+pub use html::{render_report_html, write_report_html};
 pub use summary::summary_text;
+pub use warnings::run_warnings;
 
 use stampede_core::results::Results;
 

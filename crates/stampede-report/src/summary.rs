@@ -12,6 +12,7 @@ pub const METRIC_ORDER: &[&str] = &[
     "phase_start",
     "phase_entry",
     "phase_boot",
+    "phase_runtime_boot",
     "phase_init",
     "runtime_start_skew",
     "request_rtt",

@@ -1,0 +1,679 @@
+//! [`SwarmRuntime`]: every instance is a Swarm service of one replica on the local swarm.
+//!
+//! - **Mapping.** One service per instance (`service_per_action`): per-instance control
+//!   (pause/resume/kill one action, relaunch it as a new incarnation) needs one task per service.
+//!   `replicated_service` (one service of A replicas) is refused at launch: `launch` sees one
+//!   instance at a time and does not know A, every replica would share one environment (the
+//!   instance id could only be templated from `{{.Task.Slot}}`, which is 1-based and not the
+//!   tiers' id), and a killed replica with restart condition `none` leaves its slot dead, so a
+//!   relaunch cannot reuse it.
+//! - **Image by ID.** The tag is resolved to its image ID (`sha256:…`) once and the service gets
+//!   the ID: Swarm's executor tries to pull every image given by tag before each task, which here
+//!   (no registry) fails after a timeout and makes starts about 7× slower; an image ID is never
+//!   pulled.
+//! - **Timing.** `created` = the service create call returned; `started` = the first poll (every
+//!   [`POLL`]) that saw its task `running` — Swarm has no "start" call, and `running` is when the
+//!   task's container was started. The launch call therefore includes Swarm's whole scheduling
+//!   path, and the start-concurrency limit applies to it.
+//! - **Task states.** A task object carries only its current state and that state's timestamp,
+//!   and Docker 20.10 emits no task events. While starting, the task is polled every [`POLL`] and
+//!   the first sighting of each state records the task's own `Status.Timestamp` (the time Swarm
+//!   entered it, not the time we saw it); `new` comes from the task's `CreatedAt`. A state that
+//!   lasted less than one poll may be missed; it is then absent, never guessed.
+//! - **Control.** Single node: the task's container is a container of the local engine, so
+//!   pause/resume/kill act on it through the Docker API ([`DockerRuntime`]). Kill leaves the task
+//!   `failed`; with restart condition `none` Swarm does not replace it. Remove deletes the service
+//!   (its container goes asynchronously; `remove_run` waits for it).
+//! - **Networks.** `host` attaches tasks to the swarm's `host` network; `overlay` gives each run
+//!   one attachable overlay network `stampede-<run>`, created by [`Runtime::prepare`].
+//! - Services, their containers and the overlay network carry the run's labels; `remove_run`
+//!   deletes by label only.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::models::{
+    EndpointSpec, EndpointSpecModeEnum, LocalNodeState, Mount, MountTypeEnum, NetworkAttachmentConfig,
+    NetworkCreateRequest, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig, Task,
+    TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskState,
+};
+use bollard::query_parameters::{
+    InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder, ListServicesOptions, ListTasksOptions,
+};
+use tokio::sync::Mutex;
+
+use stampede_core::measure::Role;
+use stampede_core::scenario::{DockerNetwork, RuntimeKind, SwarmMapping, SwarmNetwork, SwarmOptions};
+use stampede_runtime::{labels, Handle, LaunchSpec, Launched, NativeTimes, Placement, Runtime, RuntimeError};
+
+use crate::callback::{self, SelfLocation};
+use crate::error::{status_of, DockerError};
+use crate::names;
+use crate::runtime::{parse_started_at, DockerRuntime};
+
+/// How often a starting task is polled. Short enough to see most states of a task that runs
+/// within a few hundred ms; with the default start concurrency of 4 this is 200 list calls/s.
+pub const POLL: Duration = Duration::from_millis(20);
+/// How long `remove_run` waits for the containers of deleted services before force-removing them.
+const CONTAINERS_GONE_WITHIN: Duration = Duration::from_secs(20);
+/// How long `remove_run` retries removing an overlay network that tasks still hold.
+const NETWORK_FREED_WITHIN: Duration = Duration::from_secs(15);
+/// Stop grace of task containers: the tiers stop instances themselves before removing them, so
+/// whatever is still running at removal is a leftover to end quickly, not a process to drain.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+/// Where scenario containers find the socket.
+const SOCKET_IN_CONTAINER: &str = "/var/run/docker.sock";
+/// The swarm's predefined network that shares the host's network namespace.
+const HOST_NETWORK: &str = "host";
+/// The bridge Swarm connects overlay-attached containers to for traffic leaving the overlay.
+const GWBRIDGE: &str = "docker_gwbridge";
+
+/// What was seen of an instance's task while it started.
+#[derive(Debug, Clone, Default)]
+struct TaskTrace {
+    task_id: Option<String>,
+    /// (state, wall µs) in the order first seen.
+    states: Vec<(String, i64)>,
+}
+
+#[derive(Debug)]
+pub struct SwarmRuntime {
+    /// Container-level control (pause/resume/kill of a task's container), where this process
+    /// runs, gateways, and label-based removal of containers and networks.
+    docker: DockerRuntime,
+    /// Image tag → image ID, resolved once per tag.
+    image_ids: Mutex<HashMap<String, String>>,
+    /// Overlay networks known to exist (also held across a create so two launches don't race).
+    networks: Mutex<HashSet<String>>,
+    /// Service ID → what was seen of its task, for `native_times`.
+    traces: std::sync::Mutex<HashMap<String, TaskTrace>>,
+}
+
+/// As an error of the swarm runtime, not the docker one (the message names the right runtime).
+fn swarm_kind(e: RuntimeError) -> RuntimeError {
+    match e {
+        RuntimeError::Unavailable { reason, .. } => RuntimeError::Unavailable { runtime: RuntimeKind::Swarm, reason },
+        e => e,
+    }
+}
+
+fn unavailable(reason: String) -> RuntimeError {
+    RuntimeError::Unavailable { runtime: RuntimeKind::Swarm, reason }
+}
+
+/// The options a spec without a swarm placement gets: the scenario-file defaults.
+fn default_options() -> SwarmOptions {
+    SwarmOptions {
+        network: SwarmNetwork::Host,
+        mapping: SwarmMapping::ServicePerAction,
+        restart_condition: "none".to_owned(),
+        update_parallelism: 0,
+        placement: Vec::new(),
+    }
+}
+
+/// `stampede-<run>`: the run's overlay network.
+pub fn overlay_name(run_id: &str) -> String {
+    format!("stampede-{run_id}")
+}
+
+fn restart_condition(s: &str) -> Result<TaskSpecRestartPolicyConditionEnum, String> {
+    match s {
+        "none" => Ok(TaskSpecRestartPolicyConditionEnum::NONE),
+        "on-failure" => Ok(TaskSpecRestartPolicyConditionEnum::ON_FAILURE),
+        "any" => Ok(TaskSpecRestartPolicyConditionEnum::ANY),
+        other => Err(format!("restart condition `{other}`: allowed are none, on-failure, any")),
+    }
+}
+
+fn is_terminal(s: TaskState) -> bool {
+    matches!(
+        s,
+        TaskState::COMPLETE
+            | TaskState::SHUTDOWN
+            | TaskState::FAILED
+            | TaskState::REJECTED
+            | TaskState::REMOVE
+            | TaskState::ORPHANED
+    )
+}
+
+/// Record what one poll saw of `task`: `new` from its creation time, then its current state
+/// with the task's own timestamp, the first time that state is seen.
+fn observe(trace: &mut TaskTrace, task: &Task) {
+    if trace.task_id != task.id {
+        // A replacement task (restart policy other than none): its history is the one that counts.
+        *trace = TaskTrace { task_id: task.id.clone(), states: Vec::new() };
+        if let Some(t) = task.created_at.as_deref().and_then(parse_started_at) {
+            trace.states.push(("new".to_owned(), t));
+        }
+    }
+    let Some(status) = &task.status else { return };
+    let (Some(state), Some(t)) = (status.state, status.timestamp.as_deref().and_then(parse_started_at)) else { return };
+    let name = state.to_string();
+    if !trace.states.iter().any(|(s, _)| *s == name) {
+        trace.states.push((name, t));
+    }
+}
+
+/// The newest task of a service's list (a replaced task's successor comes later).
+fn newest(tasks: Vec<Task>) -> Option<Task> {
+    tasks.into_iter().max_by_key(|t| t.created_at.as_deref().and_then(parse_started_at).unwrap_or(0))
+}
+
+/// Deletes a service nobody holds a handle to, when dropped armed (from a task of its own:
+/// Drop cannot await).
+struct OrphanService {
+    client: bollard::Docker,
+    id: Option<String>,
+}
+
+impl Drop for OrphanService {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let client = self.client.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = client.delete_service(&id).await {
+                    tracing::debug!("deleting service {id} that never ran: {e}");
+                }
+            });
+        }
+    }
+}
+
+impl SwarmRuntime {
+    /// Connect like [`DockerRuntime::connect`] (unix socket, negotiated API version). Whether
+    /// the engine is a swarm manager is checked by `preflight`.
+    pub async fn connect() -> Result<Self, RuntimeError> {
+        DockerRuntime::connect().await.map(Self::with_docker).map_err(swarm_kind)
+    }
+
+    /// [`connect`](Self::connect) to the daemon socket at `socket`.
+    pub async fn connect_to(socket: &str) -> Result<Self, RuntimeError> {
+        DockerRuntime::connect_to(socket).await.map(Self::with_docker).map_err(swarm_kind)
+    }
+
+    pub fn with_docker(docker: DockerRuntime) -> Self {
+        Self {
+            docker,
+            image_ids: Mutex::new(HashMap::new()),
+            networks: Mutex::new(HashSet::new()),
+            traces: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The bollard client (tests, benchmarks).
+    pub fn client(&self) -> &bollard::Docker {
+        self.docker.client()
+    }
+
+    /// The image ID of `image` (a tag, or already an ID).
+    pub async fn image_id(&self, image: &str) -> Result<String, DockerError> {
+        if image.starts_with("sha256:") {
+            return Ok(image.to_owned());
+        }
+        let mut ids = self.image_ids.lock().await;
+        if let Some(id) = ids.get(image) {
+            return Ok(id.clone());
+        }
+        let inspected = self
+            .client()
+            .inspect_image(image)
+            .await
+            .map_err(|source| DockerError::InspectImage { image: image.to_owned(), source })?;
+        let id = inspected.id.ok_or_else(|| DockerError::Unreachable(format!("image {image} has no ID")))?;
+        ids.insert(image.to_owned(), id.clone());
+        Ok(id)
+    }
+
+    /// Create the run's attachable overlay network unless it exists.
+    async fn ensure_overlay(&self, run_id: &str) -> Result<(), DockerError> {
+        let name = overlay_name(run_id);
+        let mut known = self.networks.lock().await;
+        if known.contains(&name) {
+            return Ok(());
+        }
+        match self.client().inspect_network(&name, None::<InspectNetworkOptions>).await {
+            Ok(_) => {}
+            Err(e) if status_of(&e) == Some(404) => {
+                let request = NetworkCreateRequest {
+                    name: name.clone(),
+                    driver: Some("overlay".to_owned()),
+                    // Attachable, so that a plain container (a docker-runtime driver in compose)
+                    // can join the run's network too.
+                    attachable: Some(true),
+                    labels: Some(HashMap::from([
+                        (labels::RUN.to_owned(), run_id.to_owned()),
+                        (labels::ROLE.to_owned(), Role::Driver.as_str().to_owned()),
+                    ])),
+                    ..Default::default()
+                };
+                match self.client().create_network(request).await {
+                    Ok(_) => {}
+                    // Created meanwhile by another process (the driver, or a scenario).
+                    Err(e) if status_of(&e) == Some(409) => {}
+                    Err(source) => return Err(DockerError::CreateNetwork { name, source }),
+                }
+            }
+            Err(source) => return Err(DockerError::InspectNetwork { name, source }),
+        }
+        known.insert(name);
+        Ok(())
+    }
+
+    fn service_spec(&self, spec: &LaunchSpec, options: &SwarmOptions, image_id: String) -> Result<ServiceSpec, String> {
+        let labels: HashMap<String, String> = spec.labels().into_iter().collect();
+        let network = match options.network {
+            SwarmNetwork::Host => HOST_NETWORK.to_owned(),
+            SwarmNetwork::Overlay => overlay_name(&spec.run_id),
+        };
+        let mounts = (spec.role == Role::Scenario).then(|| {
+            vec![Mount {
+                target: Some(SOCKET_IN_CONTAINER.to_owned()),
+                source: Some(self.docker.socket().to_owned()),
+                typ: Some(MountTypeEnum::BIND),
+                ..Default::default()
+            }]
+        });
+        Ok(ServiceSpec {
+            name: Some(names::container_name(spec)),
+            labels: Some(labels.clone()),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(image_id),
+                    labels: Some(labels),
+                    args: Some(spec.args.clone()),
+                    env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    mounts,
+                    stop_grace_period: Some(STOP_GRACE.as_nanos() as i64),
+                    ..Default::default()
+                }),
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(restart_condition(&options.restart_condition)?),
+                    ..Default::default()
+                }),
+                placement: Some(TaskSpecPlacement {
+                    constraints: Some(options.placement.clone()),
+                    ..Default::default()
+                }),
+                networks: Some(vec![NetworkAttachmentConfig { target: Some(network), ..Default::default() }]),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+                ..Default::default()
+            }),
+            update_config: Some(ServiceSpecUpdateConfig {
+                parallelism: Some(options.update_parallelism as i64),
+                ..Default::default()
+            }),
+            // DNS round robin: nothing dials a service by name (children dial IPs), and a
+            // virtual IP would cost an IPVS load balancer per service on overlay networks.
+            endpoint_spec: Some(EndpointSpec { mode: Some(EndpointSpecModeEnum::DNSRR), ..Default::default() }),
+            ..Default::default()
+        })
+    }
+
+    async fn tasks_of(&self, service: &str) -> Result<Vec<Task>, DockerError> {
+        let filters = HashMap::from([("service".to_owned(), vec![service.to_owned()])]);
+        self.client()
+            .list_tasks(Some(ListTasksOptions { filters: Some(filters) }))
+            .await
+            .map_err(|source| DockerError::ListTasks { service: service.to_owned(), source })
+    }
+
+    async fn create_and_wait(&self, spec: &LaunchSpec) -> Result<Launched, DockerError> {
+        let name = names::container_name(spec);
+        let options = match &spec.placement {
+            Placement::Swarm(o) => o.clone(),
+            Placement::None => default_options(),
+            Placement::Docker(_) => {
+                return Err(DockerError::Unreachable(format!(
+                    "{name}: a docker placement cannot be launched by the swarm runtime"
+                )))
+            }
+        };
+        if options.mapping == SwarmMapping::ReplicatedService {
+            return Err(DockerError::Unreachable(format!(
+                "{name}: swarm mapping `replicated_service` is not supported; use `service_per_action` \
+                 (per-instance pause, kill and relaunch need one task per service)"
+            )));
+        }
+        if options.network == SwarmNetwork::Overlay {
+            self.ensure_overlay(&spec.run_id).await?;
+        }
+        let image_id = self.image_id(&spec.image).await?;
+        let service_spec = self.service_spec(spec, &options, image_id).map_err(DockerError::Unreachable)?;
+        let created = self
+            .client()
+            .create_service(service_spec, None)
+            .await
+            .map_err(|source| DockerError::CreateService { name: name.clone(), source })?;
+        let created_at = Instant::now();
+        let service = created.id.ok_or_else(|| DockerError::Unreachable(format!("service {name} created without an ID")))?;
+
+        // Until the caller has a handle, the service is ours to delete: when the task fails, and
+        // when the caller gives up waiting (drops this future at its ready deadline).
+        let mut orphan = OrphanService { client: self.client().clone(), id: Some(service.clone()) };
+        let (started, container, trace) = self.wait_running(&service, &name, options.restart_condition == "none").await?;
+        orphan.id = None;
+        self.traces.lock().expect("traces lock").insert(service.clone(), trace);
+        Ok(Launched { handle: Handle { id: service, detail: container }, created: Some(created_at), started })
+    }
+
+    /// Poll the service's task until it runs; the instant we saw it running, its container, and
+    /// the states seen on the way. With `fail_fast`, a task that ends first fails the launch
+    /// (otherwise Swarm replaces it, and we wait for the replacement).
+    async fn wait_running(
+        &self,
+        service: &str,
+        name: &str,
+        fail_fast: bool,
+    ) -> Result<(Instant, Option<String>, TaskTrace), DockerError> {
+        let mut trace = TaskTrace::default();
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(task) = newest(self.tasks_of(service).await?) else { continue };
+            let seen_at = Instant::now();
+            observe(&mut trace, &task);
+            let status = task.status.clone().unwrap_or_default();
+            match status.state {
+                Some(TaskState::RUNNING) => {
+                    let container = status.container_status.and_then(|c| c.container_id).filter(|c| !c.is_empty());
+                    return Ok((seen_at, container, trace));
+                }
+                Some(s) if is_terminal(s) && fail_fast => {
+                    let message = status.err.filter(|e| !e.is_empty()).or(status.message).unwrap_or_default();
+                    return Err(DockerError::TaskEnded { service: name.to_owned(), state: s.to_string(), message });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The container of the instance's task: the one seen at launch, else the newest task's.
+    async fn container_of(&self, h: &Handle) -> Result<String, DockerError> {
+        if let Some(c) = &h.detail {
+            return Ok(c.clone());
+        }
+        newest(self.tasks_of(&h.id).await?)
+            .and_then(|t| t.status)
+            .and_then(|s| s.container_status)
+            .and_then(|c| c.container_id)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| DockerError::NoTaskContainer { service: h.id.clone() })
+    }
+
+    /// A handle the docker runtime understands: the task's container.
+    async fn container_handle(&self, h: &Handle, op: &'static str) -> Result<Handle, RuntimeError> {
+        let id = self.container_of(h).await.map_err(|e| swarm_kind(e.into_control(op, &h.id)))?;
+        Ok(Handle { id, detail: Some(format!("task container of service {}", h.id)) })
+    }
+
+    /// Engine version and swarm state, e.g. "Docker 20.10.24 (API 1.41), swarm manager, 1 node".
+    pub async fn version(&self) -> Result<String, RuntimeError> {
+        let engine = self.docker.version().await.map_err(swarm_kind)?;
+        let info = self
+            .client()
+            .info()
+            .await
+            .map_err(|source| swarm_kind(DockerError::Connect { socket: self.docker.socket().to_owned(), source }.into()))?;
+        let swarm = info.swarm.unwrap_or_default();
+        if swarm.local_node_state != Some(LocalNodeState::ACTIVE) {
+            let state = swarm.local_node_state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+            return Err(unavailable(format!(
+                "this Docker Engine is not part of an active swarm (state `{state}`); make it a single-node \
+                 swarm with `docker swarm init --advertise-addr 127.0.0.1`"
+            )));
+        }
+        if swarm.control_available != Some(true) {
+            return Err(unavailable(
+                "this Docker Engine is a swarm worker; services can only be created on a manager".to_owned(),
+            ));
+        }
+        let nodes = swarm.nodes.map(|n| format!(", {n} node{}", if n == 1 { "" } else { "s" })).unwrap_or_default();
+        Ok(format!("{engine}, swarm manager{nodes}"))
+    }
+
+    /// Delete the services labelled `filter`; how many.
+    async fn remove_services(&self, filter: &str) -> Result<usize, DockerError> {
+        let filters = HashMap::from([("label".to_owned(), vec![filter.to_owned()])]);
+        let services = self
+            .client()
+            .list_services(Some(ListServicesOptions { filters: Some(filters), status: None }))
+            .await
+            .map_err(|source| DockerError::ListServices { filter: filter.to_owned(), source })?;
+        let mut removed = 0;
+        for id in services.into_iter().filter_map(|s| s.id) {
+            match self.client().delete_service(&id).await {
+                Ok(()) => removed += 1,
+                Err(e) if status_of(&e) == Some(404) => {}
+                Err(source) => return Err(DockerError::RemoveService { id, source }),
+            }
+            self.traces.lock().expect("traces lock").remove(&id);
+        }
+        Ok(removed)
+    }
+
+    /// Wait until no container labelled `filter` exists (the agent removes a deleted service's
+    /// containers after their stop grace), at most `within`.
+    async fn wait_containers_gone(&self, filter: &str, within: Duration) -> Result<(), DockerError> {
+        let filters = HashMap::from([("label", vec![filter])]);
+        let deadline = Instant::now() + within;
+        loop {
+            let left = self
+                .client()
+                .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
+                .await
+                .map_err(|source| DockerError::ListContainers { filter: filter.to_owned(), source })?;
+            if left.is_empty() || Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for SwarmRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Swarm
+    }
+
+    async fn preflight(&self, image: &str) -> Result<String, RuntimeError> {
+        let version = self.version().await?;
+        // The docker runtime's check names the build command when the image is missing.
+        self.docker.preflight(image).await.map_err(swarm_kind)?;
+        self.image_id(image).await.map_err(|e| unavailable(e.to_string()))?;
+        Ok(version)
+    }
+
+    /// Host networking: loopback. Overlay: from a task on the run's overlay network, our address
+    /// there; from the host (a host-side driver), the `docker_gwbridge` gateway: every
+    /// overlay-attached container is also on that bridge, and a packet to a host address is
+    /// delivered locally, so the host is reachable there. Before the first overlay task exists
+    /// the bridge does not, and the default bridge's gateway is used (also a host address).
+    async fn callback_host(&self, placement: &Placement) -> Result<String, RuntimeError> {
+        let network = match placement {
+            Placement::Swarm(o) => o.network,
+            Placement::None => SwarmNetwork::Host,
+            Placement::Docker(_) => {
+                return Err(unavailable("the swarm runtime cannot place children on docker networks".into()))
+            }
+        };
+        let location = self.docker.location().await.map_err(|e| swarm_kind(e.into()))?;
+        let resolved = match (location, network) {
+            (SelfLocation::Host, SwarmNetwork::Host) => Ok("127.0.0.1".to_owned()),
+            (SelfLocation::Host, SwarmNetwork::Overlay) => match self.docker.gateway_of(GWBRIDGE).await {
+                Ok(gw) => Ok(gw),
+                Err(_) => self.docker.host_gateway().await.ok_or_else(|| {
+                    "neither docker_gwbridge nor the default bridge has a gateway on this host; use swarm host networking"
+                        .to_owned()
+                }),
+            },
+            (loc @ SelfLocation::Container { .. }, SwarmNetwork::Host) => {
+                callback::resolve(loc, DockerNetwork::Host, None)
+            }
+            // The run's overlay is the one `stampede-…` network a scenario task is on.
+            (loc @ SelfLocation::Container { .. }, SwarmNetwork::Overlay) => {
+                callback::resolve(loc, DockerNetwork::PerScenario, None)
+            }
+        };
+        resolved.map_err(unavailable)
+    }
+
+    async fn prepare(&self, spec: &LaunchSpec) -> Result<(), RuntimeError> {
+        if let Placement::Swarm(SwarmOptions { network: SwarmNetwork::Overlay, .. }) = spec.placement {
+            self.ensure_overlay(&spec.run_id).await.map_err(|e| swarm_kind(e.into_launch(&spec.instance_id)))?;
+        }
+        Ok(())
+    }
+
+    async fn launch(&self, spec: &LaunchSpec) -> Result<Launched, RuntimeError> {
+        self.create_and_wait(spec).await.map_err(|e| swarm_kind(e.into_launch(&spec.instance_id)))
+    }
+
+    async fn pause(&self, h: &Handle) -> Result<(), RuntimeError> {
+        let c = self.container_handle(h, "pause").await?;
+        self.docker.pause(&c).await.map_err(swarm_kind)
+    }
+
+    async fn resume(&self, h: &Handle) -> Result<(), RuntimeError> {
+        let c = self.container_handle(h, "resume").await?;
+        self.docker.resume(&c).await.map_err(swarm_kind)
+    }
+
+    async fn kill(&self, h: &Handle) -> Result<(), RuntimeError> {
+        let c = self.container_handle(h, "kill").await?;
+        self.docker.kill(&c).await.map_err(swarm_kind)
+    }
+
+    async fn remove(&self, h: &Handle) -> Result<(), RuntimeError> {
+        self.traces.lock().expect("traces lock").remove(&h.id);
+        match self.client().delete_service(&h.id).await {
+            Ok(()) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(source) => Err(swarm_kind(DockerError::RemoveService { id: h.id.clone(), source }.into_control("remove", &h.id))),
+        }
+    }
+
+    async fn native_times(&self, h: &Handle) -> NativeTimes {
+        let task_states = self.traces.lock().expect("traces lock").get(&h.id).map(|t| t.states.clone()).unwrap_or_default();
+        let started_unix_us = match self.container_of(h).await {
+            Ok(c) => match self.client().inspect_container(&c, None::<InspectContainerOptions>).await {
+                Ok(c) => c.state.and_then(|s| s.started_at).as_deref().and_then(parse_started_at),
+                Err(e) => {
+                    tracing::debug!("no StartedAt for service {}: {e}", h.id);
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::debug!("no StartedAt: {e}");
+                None
+            }
+        };
+        NativeTimes { started_unix_us, task_states }
+    }
+
+    /// The task is `running` and so is its container (a killed container shows before its task
+    /// state catches up).
+    async fn is_running(&self, h: &Handle) -> bool {
+        let task_running = match self.tasks_of(&h.id).await {
+            Ok(tasks) => newest(tasks).and_then(|t| t.status).and_then(|s| s.state) == Some(TaskState::RUNNING),
+            Err(_) => false,
+        };
+        match (&h.detail, task_running) {
+            (Some(c), true) => self
+                .client()
+                .inspect_container(c, None::<InspectContainerOptions>)
+                .await
+                .ok()
+                .and_then(|c| c.state)
+                .and_then(|s| s.running)
+                .unwrap_or(false),
+            (_, running) => running,
+        }
+    }
+
+    /// Services first (their containers go with them), then whatever containers are still
+    /// there after [`CONTAINERS_GONE_WITHIN`] (force-removed), then networks, retried while
+    /// Swarm still counts a removed task on them.
+    async fn remove_run(&self, run_id: Option<&str>) -> Result<usize, RuntimeError> {
+        let filter = match run_id {
+            Some(id) => format!("{}={id}", labels::RUN),
+            None => labels::RUN.to_owned(),
+        };
+        let cleanup = |e: DockerError| e.into_cleanup(run_id.unwrap_or("*"));
+        let mut removed = self.remove_services(&filter).await.map_err(cleanup)?;
+        self.wait_containers_gone(&filter, CONTAINERS_GONE_WITHIN).await.map_err(cleanup)?;
+        let deadline = Instant::now() + NETWORK_FREED_WITHIN;
+        loop {
+            match self.docker.remove_labelled(&filter).await {
+                Ok(n) => {
+                    removed += n;
+                    break;
+                }
+                Err(e @ DockerError::RemoveNetwork { .. }) if Instant::now() < deadline => {
+                    tracing::debug!("retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(cleanup(e)),
+            }
+        }
+        let mut networks = self.networks.lock().await;
+        match run_id {
+            Some(id) => {
+                networks.remove(&overlay_name(id));
+            }
+            None => networks.clear(),
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::TaskStatus;
+
+    fn task(id: &str, created: &str, state: TaskState, at: &str) -> Task {
+        Task {
+            id: Some(id.into()),
+            created_at: Some(created.into()),
+            status: Some(TaskStatus { state: Some(state), timestamp: Some(at.into()), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn observe_keeps_the_first_sighting_of_each_state_with_the_tasks_own_time() {
+        let mut trace = TaskTrace::default();
+        observe(&mut trace, &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::PENDING, "2024-05-01T12:00:00.000100Z"));
+        observe(&mut trace, &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::PENDING, "2024-05-01T12:00:00.000100Z"));
+        observe(&mut trace, &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::RUNNING, "2024-05-01T12:00:00.300000Z"));
+        let names: Vec<&str> = trace.states.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(names, ["new", "pending", "running"]);
+        assert_eq!(trace.states[2].1 - trace.states[0].1, 299_999);
+    }
+
+    #[test]
+    fn a_replacement_task_starts_a_new_trace() {
+        let mut trace = TaskTrace::default();
+        observe(&mut trace, &task("t1", "2024-05-01T12:00:00Z", TaskState::FAILED, "2024-05-01T12:00:01Z"));
+        observe(&mut trace, &task("t2", "2024-05-01T12:00:02Z", TaskState::STARTING, "2024-05-01T12:00:03Z"));
+        assert_eq!(trace.task_id.as_deref(), Some("t2"));
+        assert_eq!(trace.states.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["new", "starting"]);
+    }
+
+    #[test]
+    fn restart_conditions() {
+        assert_eq!(restart_condition("none"), Ok(TaskSpecRestartPolicyConditionEnum::NONE));
+        assert_eq!(restart_condition("on-failure"), Ok(TaskSpecRestartPolicyConditionEnum::ON_FAILURE));
+        assert!(restart_condition("always").unwrap_err().contains("allowed"));
+    }
+}

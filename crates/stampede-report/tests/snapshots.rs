@@ -1,0 +1,122 @@
+//! Snapshot tests pinning the text formats people and scripts read: the terminal summary of a
+//! fixed `Results`, the CSV header lines (the column contract of docs/results.md), and the
+//! report's markup contract on a fixed run.
+//!
+//! A deliberate format change: run with `UPDATE_SNAPSHOTS=1`, review the diff of
+//! `tests/snapshots/`, and update docs/results.md with it.
+
+use std::path::{Path, PathBuf};
+
+use stampede_core::measure::{InstanceRecord, RequestOutcome, RequestRecord};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/process-run")
+}
+
+fn check_snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)", path.display()));
+    assert_eq!(actual, expected, "{name} changed; if deliberate, rerun with UPDATE_SNAPSHOTS=1 and update docs/results.md");
+}
+
+#[test]
+fn terminal_summary_of_a_fixed_run() {
+    let r = stampede_report::load_results(&fixture()).unwrap();
+    check_snapshot("summary.txt", &stampede_report::summary_text(&r, Some(Path::new("results/fixture"))));
+}
+
+fn header(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap().lines().next().unwrap().to_owned() + "\n"
+}
+
+#[test]
+fn instances_csv_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = stampede_report::write_instances_csv(dir.path(), &[InstanceRecord::default()]).unwrap();
+    check_snapshot("instances_header.csv", &header(&p));
+    // An empty run keeps the same header, so the columns are always there to load.
+    let p = stampede_report::write_instances_csv(dir.path(), &[]).unwrap();
+    check_snapshot("instances_header.csv", &header(&p));
+}
+
+#[test]
+fn requests_csv_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = RequestRecord {
+        instance_id: "x".into(),
+        group: 0,
+        scenario: 0,
+        action: 0,
+        request_id: 0,
+        scheduled_us: 0,
+        sent_us: 0,
+        received_us: None,
+        rtt_us: None,
+        service_time_us: None,
+        overhead_us: None,
+        cold: true,
+        outcome: RequestOutcome::Ok,
+        warmup: false,
+        error: None,
+    };
+    let p = stampede_report::write_requests_csv(dir.path(), &[row]).unwrap();
+    check_snapshot("requests_header.csv", &header(&p));
+    let p = stampede_report::write_requests_csv(dir.path(), &[]).unwrap();
+    check_snapshot("requests_header.csv", &header(&p));
+}
+
+#[test]
+fn fixed_run_report_has_every_plot_with_data() {
+    let r = stampede_report::load_results(&fixture()).unwrap();
+    let instances = stampede_report::load_instances(&fixture()).unwrap();
+    let html = stampede_report::render_report_html(&r, &instances).unwrap();
+    for id in ["start-phases", "timeline", "starts-per-second", "in-flight", "contention", "rtt", "efficiency"] {
+        assert!(html.contains(&format!("<figure class=\"plot\" id=\"plot-{id}\">")), "plot {id} missing or empty");
+    }
+    assert!(!html.contains("class=\"plot empty\""));
+    // Self-contained: nothing fetched from anywhere.
+    for banned in ["<script", "http://", "https://", "@import", "url("] {
+        let outside_svg_ns = html.replace("http://www.w3.org/2000/svg", "");
+        assert!(!outside_svg_ns.contains(banned), "report.html must not contain {banned}");
+    }
+}
+
+#[test]
+fn compare_shows_ratios_to_the_first_run() {
+    let a = stampede_report::ComparedRun::load(&fixture()).unwrap();
+    let mut b = a.clone();
+    b.label = "slower".into();
+    for s in b.results.metrics.values_mut() {
+        s.p50_us *= 2;
+    }
+    let text = stampede_report::compare_text(&[a.clone(), b.clone()]);
+    let line = text.lines().find(|l| l.trim_start().starts_with("start_latency")).unwrap();
+    assert!(line.contains("2.00×"), "{line}");
+    let html = stampede_report::render_compare_html(&[a, b]).unwrap();
+    assert!(html.contains("id=\"plot-start-latency\""));
+}
+
+#[test]
+fn warnings_tell_what_to_do() {
+    use stampede_report::warnings::{run_warnings, CpuUsage};
+    let mut r = stampede_report::load_results(&fixture()).unwrap();
+    r.accounting.requests_failed = r.accounting.requests_sent / 10;
+    let busy = CpuUsage { driver_cpu_us: 9_500_000, wall_us: 10_000_000, machine_busy: Some(0.97) };
+    let w = run_warnings(&r, &[], Some(busy));
+    let kinds: Vec<&str> = w.iter().map(|w| w.kind.as_str()).collect();
+    for k in ["driver_cpu_saturated", "machine_cpu_saturated", "failure_rate", "few_samples"] {
+        assert!(kinds.contains(&k), "{k} missing in {kinds:?}");
+    }
+    assert!(w.iter().find(|w| w.kind == "driver_cpu_saturated").unwrap().message.contains("lower S·A"));
+    let idle = CpuUsage { driver_cpu_us: 100_000, wall_us: 10_000_000, machine_busy: Some(0.2) };
+    r.accounting.requests_failed = 0;
+    let skewed = InstanceRecord { started_us: Some(1_000), runtime_started_us: Some(5_000_000), ..Default::default() };
+    let w = run_warnings(&r, &[skewed], Some(idle));
+    assert!(w.iter().all(|w| !w.kind.contains("cpu") && w.kind != "failure_rate"), "{w:?}");
+    assert!(w.iter().any(|w| w.kind == "clock_skew"));
+}

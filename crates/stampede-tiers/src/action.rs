@@ -1,0 +1,121 @@
+//! The action role: the function under test.
+//!
+//! Connects to its parent, says `hello` then `ready`, and answers each request by sleeping or
+//! busy-spinning for the requested duration and echoing the payload. Requests are served
+//! concurrently (open-loop arrivals can overlap); the service time is measured here, on the
+//! action's own clock, and reported with the response. `stop` or a closed connection ends it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+use stampede_core::measure::{wall_us, Clock, Role};
+use stampede_core::scenario::WorkKind;
+use stampede_protocol::{connect, echo_payload, Message, RecvError, PROTOCOL_VERSION};
+use stampede_runtime::env;
+
+use crate::identity::{identity, required_env};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Connect(#[from] stampede_protocol::ConnectError),
+    #[error("talking to the parent failed: {0}")]
+    Send(#[from] stampede_protocol::conn::SendError),
+    #[error("parent sent a malformed message: {0}")]
+    Protocol(String),
+}
+
+/// Run the action role until told to stop or the parent goes away.
+pub async fn run() -> Result<(), ActionError> {
+    let callback = required_env(env::CALLBACK).map_err(ActionError::Config)?;
+    let token = required_env(env::TOKEN).map_err(ActionError::Config)?;
+    let instance_id = required_env(env::INSTANCE_ID).map_err(ActionError::Config)?;
+    let clock = Clock::start();
+
+    let conn = connect(&callback, &token).await?;
+    let (mut tx, mut rx) = conn.split();
+    tx.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity(&instance_id, Role::Action, clock.anchor_us(), false) })
+        .await?;
+    tx.send(&Message::Ready { self_ready_unix_us: wall_us() }).await?;
+
+    // One writer task owns the sink; request handlers hand it their responses.
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            if tx.send(&m).await.is_err() {
+                return;
+            }
+        }
+        tx.finish().await;
+    });
+
+    // "Cold" = the first request this process serves; decided here, where it is true.
+    let served_before = Arc::new(AtomicBool::new(false));
+    let result = loop {
+        match rx.recv().await {
+            Ok(Message::Request { id, work, duration_us, payload, response_size }) => {
+                let cold = !served_before.swap(true, Ordering::SeqCst);
+                let out = out_tx.clone();
+                tokio::spawn(async move {
+                    let service = do_work(work, Duration::from_micros(duration_us)).await;
+                    let _ = out.send(Message::Response {
+                        id,
+                        service_time_us: u64::try_from(service.as_micros()).unwrap_or(u64::MAX),
+                        cold,
+                        payload: echo_payload(&payload, response_size),
+                    });
+                });
+            }
+            Ok(Message::Stop) | Err(RecvError::Closed) => break Ok(()),
+            Ok(other) => break Err(ActionError::Protocol(format!("unexpected `{}` message", other.kind()))),
+            Err(RecvError::Malformed(m)) => break Err(ActionError::Protocol(m)),
+            // The parent vanished: nothing left to serve.
+            Err(RecvError::Transport(_)) => break Ok(()),
+        }
+    };
+    drop(out_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    result
+}
+
+/// Do the work and return how long it really took.
+pub async fn do_work(kind: WorkKind, d: Duration) -> Duration {
+    let t0 = Instant::now();
+    match kind {
+        // tokio's timer has millisecond granularity and rounds up, which would add up to 1 ms
+        // to every "10 ms" of work; a thread sleep is idle too and accurate to tens of µs.
+        WorkKind::Sleep => {
+            let _ = tokio::task::spawn_blocking(move || std::thread::sleep(d)).await;
+        }
+        WorkKind::Spin => {
+            // Spinning must not block the runtime's other tasks (the connection reader):
+            // burn the CPU on a blocking thread.
+            let _ = tokio::task::spawn_blocking(move || {
+                let start = Instant::now();
+                while start.elapsed() < d {
+                    std::hint::spin_loop();
+                }
+            })
+            .await;
+        }
+    }
+    t0.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn spin_and_sleep_take_about_their_duration() {
+        for kind in [WorkKind::Sleep, WorkKind::Spin] {
+            let took = do_work(kind, Duration::from_millis(20)).await;
+            assert!(took >= Duration::from_millis(20), "{kind:?} took {took:?}");
+            assert!(took < Duration::from_millis(500), "{kind:?} took {took:?}");
+        }
+    }
+}

@@ -1,0 +1,696 @@
+//! The driver role: the whole run, from a validated scenario to a results folder.
+//!
+//! [`run`] reads as the pipeline:
+//! 1. name the run (id, token, seed), create the results folder and write a partial
+//!    `results.json` at once, so even a crash leaves something behind;
+//! 2. preflight every runtime the scenario uses (daemon reachable, image present) — before
+//!    anything is started, so a bad setup costs nothing and exits 3;
+//! 3. serve the websocket scenarios connect back to;
+//! 4. run the groups (in sequence or in parallel, with their delays): each launches S scenarios
+//!    ([`run_group`]), hands each its assignment and collects its report;
+//! 5. merge histograms and accounting, write results (before teardown);
+//! 6. remove everything of the run, by label, on success, failure and interrupt.
+//!
+//! Interrupts: the first (`Interrupt::stop`) stops sending, drains reports and cleans up; the
+//! second (`Interrupt::now`) stops draining and cleans up at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use stampede_core::measure::{names, Clock, InstanceRecord, Outcome, RequestRecord, Role};
+use stampede_core::results::{
+    contention, starts_per_second, Accounting, Efficiency, Environment, GroupResult, Results, RunInfo, RunStatus, Warning,
+    SCHEMA_VERSION,
+};
+use stampede_core::scenario::{GroupsMode, RuntimeKind, Scenario};
+use stampede_core::stats::Metrics;
+use stampede_protocol::{Assignment, Message, Progress, RecvError};
+use stampede_runtime::{env, LaunchSpec, Runtime, RuntimeError};
+
+use crate::exit;
+use crate::launch::{record_start_metrics, Launcher};
+use crate::runtimes;
+use crate::scenario::default_start_concurrency;
+use crate::server::Server;
+
+/// Image used by container runtimes when neither the group nor the CLI names one.
+pub const DEFAULT_IMAGE: &str = "stampede:latest";
+
+/// How long the driver waits for reports after a stop before it gives up on them.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct DriverConfig {
+    pub scenario: Scenario,
+    /// Where results go (created if missing).
+    pub out_dir: PathBuf,
+    pub raw: bool,
+    /// The binary the process runtime starts.
+    pub exe: PathBuf,
+    /// Host scenarios dial to reach this driver, when the runtime cannot tell (driver in a container).
+    pub advertise: Option<String>,
+    /// Address the driver's websocket server binds; default 127.0.0.1:0 or 0.0.0.0:0 as needed.
+    pub listen: Option<SocketAddr>,
+    pub command_line: Vec<String>,
+    /// Called with the partial results whenever they change materially (start, each group).
+    pub progress: Arc<LiveProgress>,
+}
+
+/// Cancellation for Ctrl-C: `stop` drains and reports, `now` cleans up at once.
+#[derive(Clone, Default)]
+pub struct Interrupt {
+    pub stop: CancellationToken,
+    pub now: CancellationToken,
+}
+
+/// Live counts for a progress display, updated as scenarios report progress.
+#[derive(Debug, Default)]
+pub struct LiveProgress {
+    pub scenarios_launched: AtomicU64,
+    pub scenarios_ready: AtomicU64,
+    pub scenarios_failed: AtomicU64,
+    per_scenario: Mutex<HashMap<String, Progress>>,
+    /// Total requests planned for the whole run (for an ETA).
+    pub requests_planned: AtomicU64,
+    pub started: Mutex<Option<Instant>>,
+}
+
+impl LiveProgress {
+    /// Totals over every scenario's latest progress report.
+    pub fn totals(&self) -> Progress {
+        let map = self.per_scenario.lock().expect("progress lock");
+        map.values().fold(Progress::default(), |mut t, p| {
+            t.actions_launched += p.actions_launched;
+            t.actions_ready += p.actions_ready;
+            t.actions_failed += p.actions_failed;
+            t.requests_done += p.requests_done;
+            t.requests_planned += p.requests_planned;
+            t
+        })
+    }
+    fn update(&self, id: &str, p: Progress) {
+        self.per_scenario.lock().expect("progress lock").insert(id.to_owned(), p);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    RuntimeUnavailable(RuntimeError),
+    #[error("cannot create the results folder {path}: {source}")]
+    OutDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot start the driver's websocket server on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Write(#[from] stampede_report::ReportError),
+}
+
+impl DriverError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DriverError::RuntimeUnavailable(_) => exit::RUNTIME_UNAVAILABLE,
+            _ => exit::FAILED,
+        }
+    }
+}
+
+pub struct DriverOutcome {
+    pub results: Results,
+    pub exit_code: i32,
+}
+
+/// What one group produced, on the driver's timeline.
+#[derive(Default)]
+struct GroupOutcome {
+    instances: Vec<InstanceRecord>,
+    requests: Vec<RequestRecord>,
+    metrics: Metrics,
+    scenario_metrics: Metrics,
+    accounting: Accounting,
+    start_us: Option<i64>,
+    end_us: Option<i64>,
+    critical_ready_us: Option<i64>,
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+}
+
+pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcome, DriverError> {
+    // 1. Name the run; results folder and a partial results.json right away.
+    let clock = Clock::start();
+    let run_id = random_hex(4);
+    let token = random_hex(16);
+    let seed = cfg.scenario.seed.unwrap_or_else(|| rand::random::<u64>() >> 11);
+    let mut scenario = cfg.scenario.clone();
+    scenario.seed = Some(seed);
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| DriverError::OutDir { path: cfg.out_dir.clone(), source })?;
+    let mut results = empty_results(&run_id, &scenario, seed, &clock, &cfg);
+    stampede_report::write_results_json(&cfg.out_dir, &results)?;
+    *cfg.progress.started.lock().expect("progress lock") = Some(Instant::now());
+
+    // 2. Preflight every runtime used, before anything starts.
+    let mut runtimes_by_kind: BTreeMap<RuntimeKind, Arc<dyn Runtime>> = BTreeMap::new();
+    for g in &scenario.groups {
+        for kind in [g.runtime, g.effective_action_runtime()] {
+            if let std::collections::btree_map::Entry::Vacant(e) = runtimes_by_kind.entry(kind) {
+                let rt = runtimes::connect(kind, cfg.exe.clone()).await.map_err(DriverError::RuntimeUnavailable)?;
+                e.insert(rt);
+            }
+            let image = g.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
+            let version = runtimes_by_kind[&kind].preflight(&image).await.map_err(DriverError::RuntimeUnavailable)?;
+            results.environment.runtime_versions.insert(kind.to_string(), version);
+        }
+        results.environment.runtime_options.insert(
+            g.name.clone(),
+            serde_json::json!({
+                "runtime": g.runtime,
+                "action_runtime": g.effective_action_runtime(),
+                "start_concurrency": g.start_concurrency.unwrap_or_else(|| default_start_concurrency(g.effective_action_runtime())),
+                "docker": g.docker,
+                "swarm": g.swarm,
+            }),
+        );
+    }
+    results.scenario = scenario.clone();
+    stampede_report::write_results_json(&cfg.out_dir, &results)?;
+
+    // 3. The websocket server scenarios dial back to.
+    let all_loopback = scenario.groups.iter().all(|g| runtimes::children_dial_loopback(&runtimes::placement(g, g.runtime)));
+    let listen = cfg.listen.unwrap_or_else(|| {
+        SocketAddr::from((if all_loopback && cfg.advertise.is_none() { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED }, 0))
+    });
+    let server_cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let server = Server::bind(listen, token.clone(), server_cancel.clone(), &tracker)
+        .await
+        .map_err(|source| DriverError::Bind { addr: listen, source })?;
+    let server = Arc::new(server);
+
+    // The whole-run timeout acts like a first Ctrl-C.
+    let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (stop, t, limit) = (interrupt.stop.clone(), timed_out.clone(), scenario.run_timeout);
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            t.store(true, Ordering::SeqCst);
+            stop.cancel();
+        });
+    }
+
+    // 4. The groups.
+    let ctx = Arc::new(RunCtx {
+        run_id: run_id.clone(),
+        token,
+        seed,
+        raw: cfg.raw,
+        clock,
+        server: server.clone(),
+        advertise: cfg.advertise.clone(),
+        interrupt: interrupt.clone(),
+        progress: cfg.progress.clone(),
+        runtimes: runtimes_by_kind.clone(),
+    });
+    for g in &scenario.groups {
+        cfg.progress
+            .requests_planned
+            .fetch_add(u64::from(g.scenarios) * u64::from(g.actions) * u64::from(g.requests), Ordering::Relaxed);
+    }
+    let outcomes: Vec<GroupOutcome> = match scenario.groups_mode {
+        GroupsMode::Sequence => {
+            let mut v = Vec::new();
+            for (i, _) in scenario.groups.iter().enumerate() {
+                let delay = scenario.groups[i].start_delay;
+                if !delay.is_zero() {
+                    tokio::select! { _ = tokio::time::sleep(delay) => {}, _ = interrupt.stop.cancelled() => {} }
+                }
+                v.push(run_group(ctx.clone(), &scenario, i as u32).await);
+            }
+            v
+        }
+        GroupsMode::Parallel => {
+            let mut set = tokio::task::JoinSet::new();
+            for i in 0..scenario.groups.len() {
+                let (ctx, sc) = (ctx.clone(), scenario.clone());
+                set.spawn(async move {
+                    let delay = sc.groups[i].start_delay;
+                    if !delay.is_zero() {
+                        tokio::select! { _ = tokio::time::sleep(delay) => {}, _ = ctx.interrupt.stop.cancelled() => {} }
+                    }
+                    (i, run_group(ctx, &sc, i as u32).await)
+                });
+            }
+            let mut v: Vec<(usize, GroupOutcome)> = Vec::new();
+            while let Some(r) = set.join_next().await {
+                match r {
+                    Ok(x) => v.push(x),
+                    Err(e) => tracing::error!("a group task failed: {e}"),
+                }
+            }
+            v.sort_by_key(|(i, _)| *i);
+            v.into_iter().map(|(_, o)| o).collect()
+        }
+    };
+
+    // 5. Results, written before teardown.
+    let interrupted = interrupt.stop.is_cancelled();
+    finish_results(&mut results, &scenario, outcomes, &ctx.clock, interrupted, timed_out.load(Ordering::SeqCst), &cfg)?;
+
+    // 6. Clean up everything of this run, whatever happened.
+    server_cancel.cancel();
+    for (kind, rt) in &runtimes_by_kind {
+        match rt.remove_run(Some(&run_id)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} leftover {kind} instance(s) of run {run_id}"),
+            Err(e) => {
+                tracing::error!("{e}");
+                results.warnings.push(Warning {
+                    kind: "cleanup_failed".into(),
+                    message: format!("{e}; run `stampede clean --run {run_id}` to remove what is left"),
+                });
+                stampede_report::write_results_json(&cfg.out_dir, &results)?;
+            }
+        }
+    }
+    tracker.close();
+    let exit_code = results.run.exit_code.unwrap_or(exit::FAILED);
+    Ok(DriverOutcome { results, exit_code })
+}
+
+struct RunCtx {
+    run_id: String,
+    token: String,
+    seed: u64,
+    raw: bool,
+    clock: Clock,
+    server: Arc<Server>,
+    advertise: Option<String>,
+    interrupt: Interrupt,
+    progress: Arc<LiveProgress>,
+    runtimes: BTreeMap<RuntimeKind, Arc<dyn Runtime>>,
+}
+
+/// Launch a group's S scenarios, hand out assignments, collect reports, stop and remove them.
+async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcome {
+    let group = &scenario.groups[g as usize];
+    let runtime = ctx.runtimes[&group.runtime].clone();
+    let placement = runtimes::placement(group, group.runtime);
+    let mut out = GroupOutcome { start_us: Some(ctx.clock.now_us()), ..Default::default() };
+    let host = match &ctx.advertise {
+        Some(h) => h.clone(),
+        None => match runtime.callback_host(&placement).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("{e}");
+                "127.0.0.1".to_owned()
+            }
+        },
+    };
+    let callback = format!("ws://{host}:{}/", ctx.server.port());
+    let launcher = Arc::new(Launcher {
+        runtime,
+        server: ctx.server.clone(),
+        clock: ctx.clock,
+        limiter: Arc::new(Semaphore::new(group.start_concurrency.unwrap_or_else(|| default_start_concurrency(group.runtime)) as usize)),
+        in_flight: Arc::new(AtomicU32::new(0)),
+    });
+    let image = group.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
+
+    let mut set = tokio::task::JoinSet::new();
+    for s in 0..group.scenarios {
+        let (ctx, launcher, callback, image, group) = (ctx.clone(), launcher.clone(), callback.clone(), image.clone(), group.clone());
+        set.spawn(async move { run_one_scenario(&ctx, &launcher, &callback, &image, &group, g, s).await });
+    }
+    while let Some(r) = set.join_next().await {
+        let Ok(one) = r else { continue };
+        let _ = out.metrics.merge(&one.metrics);
+        let _ = out.scenario_metrics.merge(&one.scenario_metrics);
+        out.accounting.add(&one.accounting);
+        out.instances.extend(one.instances);
+        out.requests.extend(one.requests);
+        if one.end_us > out.end_us {
+            out.end_us = one.end_us;
+            out.critical_ready_us = one.critical_ready_us;
+        }
+    }
+    out.instances.sort_by(|a, b| (a.scenario, a.action.is_some(), a.action, a.incarnation).cmp(&(b.scenario, b.action.is_some(), b.action, b.incarnation)));
+    out
+}
+
+async fn run_one_scenario(
+    ctx: &RunCtx,
+    launcher: &Launcher,
+    callback: &str,
+    image: &str,
+    group: &stampede_core::scenario::Group,
+    g: u32,
+    s: u32,
+) -> GroupOutcome {
+    let mut out = GroupOutcome::default();
+    let instance_id = format!("{}-g{g}-s{s}", ctx.run_id);
+    let mut rec = InstanceRecord {
+        instance_id: instance_id.clone(),
+        role: Some(Role::Scenario),
+        group: g,
+        scenario: s,
+        runtime: Some(group.runtime),
+        ..Default::default()
+    };
+    let planned = u64::from(group.actions) * u64::from(group.requests);
+    let mut env = vec![
+        (env::CALLBACK.to_owned(), callback.to_owned()),
+        (env::TOKEN.to_owned(), ctx.token.clone()),
+        (env::INSTANCE_ID.to_owned(), instance_id.clone()),
+        (env::RUN_ID.to_owned(), ctx.run_id.clone()),
+    ];
+    if let Ok(v) = std::env::var("RUST_LOG") {
+        env.push(("RUST_LOG".to_owned(), v));
+    }
+    let spec = LaunchSpec {
+        run_id: ctx.run_id.clone(),
+        role: Role::Scenario,
+        instance_id: instance_id.clone(),
+        group: g,
+        scenario: s,
+        action: None,
+        image: image.to_owned(),
+        args: vec!["scenario".into()],
+        env,
+        placement: runtimes::placement(group, group.runtime),
+    };
+    let assignment = Assignment {
+        run_id: ctx.run_id.clone(),
+        group_index: g,
+        scenario_index: s,
+        group: group.clone(),
+        seed: ctx.seed,
+        raw: ctx.raw,
+        image: image.to_owned(),
+        deadline_ms: 0,
+    };
+    out.accounting.instances_requested += 1;
+    ctx.progress.scenarios_launched.fetch_add(1, Ordering::Relaxed);
+    // A scenario has to start its own runtime client before it is ready; give it the group's
+    // ready timeout on top of the launch.
+    let launched = launcher
+        .launch(&spec, &mut rec, group.timeouts.ready, Some(Message::Assign(Box::new(assignment))), &ctx.interrupt.stop)
+        .await;
+    let child = match launched {
+        Ok(c) => c,
+        Err(handle) => {
+            if let Some(h) = handle {
+                let _ = launcher.runtime.remove(&h).await;
+                rec.removed_us = Some(ctx.clock.now_us());
+            }
+            tracing::warn!("scenario {instance_id} failed: {}", rec.error.as_deref().unwrap_or("?"));
+            out.accounting.instances_failed += 1;
+            out.accounting.requests_planned += planned;
+            out.accounting.requests_not_sent += planned;
+            ctx.progress.scenarios_failed.fetch_add(1, Ordering::Relaxed);
+            out.instances.push(rec);
+            return out;
+        }
+    };
+    ctx.progress.scenarios_ready.fetch_add(1, Ordering::Relaxed);
+    let offset = ctx.clock.align(child.anchor_unix_us);
+    let (mut tx, mut rx) = child.conn.split();
+
+    // Collect progress until the report; pass a stop on; give up at `now` or the drain deadline.
+    let mut stop_sent = false;
+    let drain = tokio::time::sleep(Duration::MAX / 4);
+    tokio::pin!(drain);
+    let report = loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Ok(Message::Progress(p)) => ctx.progress.update(&instance_id, p),
+                Ok(Message::Report(r)) => break Some(r),
+                Ok(Message::Error { message }) => tracing::warn!("scenario {instance_id}: {message}"),
+                Ok(other) => tracing::warn!("scenario {instance_id} sent unexpected `{}`", other.kind()),
+                Err(RecvError::Malformed(e)) => {
+                    ctx.server.protocol_error();
+                    tracing::warn!("scenario {instance_id} sent a malformed message: {e}");
+                    tx.close(&format!("malformed message: {e}")).await;
+                    break None;
+                }
+                Err(e) => {
+                    rec.error = Some(format!("connection lost before its report: {e}"));
+                    break None;
+                }
+            },
+            _ = ctx.interrupt.stop.cancelled(), if !stop_sent => {
+                stop_sent = true;
+                let _ = tx.send(&Message::Stop).await;
+                drain.as_mut().reset(tokio::time::Instant::now() + DRAIN_DEADLINE);
+            },
+            _ = &mut drain => { rec.error = Some("no report within the drain deadline".into()); break None },
+            _ = ctx.interrupt.now.cancelled() => { rec.error = Some("interrupted before its report".into()); break None },
+        }
+    };
+
+    match report {
+        Some(mut r) => {
+            rec.outcome = Outcome::Ready;
+            out.accounting.instances_ready += 1;
+            out.accounting.add(&r.accounting);
+            match Metrics::from_wire(&r.metrics) {
+                Ok(m) => {
+                    let _ = out.metrics.merge(&m);
+                }
+                Err(e) => tracing::error!("scenario {instance_id}: {e}"),
+            }
+            for i in &mut r.instances {
+                i.shift(offset);
+            }
+            for q in &mut r.requests {
+                q.scheduled_us += offset;
+                q.sent_us += offset;
+                q.received_us = q.received_us.map(|t| t + offset);
+            }
+            out.end_us = r.work_finished_us.map(|t| t + offset);
+            // The action that finished last decides how much of the gap start-up explains.
+            out.critical_ready_us = r
+                .instances
+                .iter()
+                .filter(|i| i.last_response_us.is_some() && i.last_response_us == out.end_us)
+                .filter_map(|i| i.ready_us)
+                .next();
+            rec.first_response_us = r.instances.iter().filter_map(|i| i.first_response_us).min();
+            rec.last_response_us = out.end_us;
+            out.instances.extend(std::mem::take(&mut r.instances));
+            out.requests.extend(std::mem::take(&mut r.requests));
+            // Its work is done: tell it to go, and wait briefly for a clean exit.
+            let _ = tx.send(&Message::Stop).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while launcher.runtime.is_running(&child.handle).await && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        None => {
+            rec.outcome = Outcome::Failed;
+            out.accounting.instances_failed += 1;
+            out.accounting.requests_planned += planned;
+            out.accounting.requests_not_sent += planned;
+            ctx.progress.scenarios_failed.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(&Message::Stop).await;
+        }
+    }
+    rec.stopped_us = Some(ctx.clock.now_us());
+    let native = launcher.runtime.native_times(&child.handle).await;
+    rec.runtime_started_us = native.started_unix_us.map(|t| ctx.clock.from_wall(t));
+    runtimes::apply_task_states(&mut rec, &native, &ctx.clock);
+    record_start_metrics(&mut out.scenario_metrics, &rec);
+    let t0 = Instant::now();
+    match launcher.runtime.remove(&child.handle).await {
+        Ok(()) => {
+            out.scenario_metrics.record(names::REMOVE_LATENCY, i64::try_from(t0.elapsed().as_micros()).unwrap_or(i64::MAX));
+            rec.removed_us = Some(ctx.clock.now_us());
+        }
+        Err(e) => tracing::warn!("{e}"),
+    }
+    out.instances.push(rec);
+    out
+}
+
+fn empty_results(run_id: &str, scenario: &Scenario, seed: u64, clock: &Clock, cfg: &DriverConfig) -> Results {
+    Results {
+        schema_version: SCHEMA_VERSION,
+        run: RunInfo {
+            id: run_id.to_owned(),
+            status: RunStatus::Running,
+            started_at: chrono::DateTime::from_timestamp_micros(clock.anchor_us()).map(|t| t.to_rfc3339()).unwrap_or_default(),
+            started_at_unix_us: clock.anchor_us(),
+            duration_us: 0,
+            exit_code: None,
+            seed,
+            command_line: cfg.command_line.clone(),
+            raw: cfg.raw,
+        },
+        scenario: scenario.clone(),
+        environment: environment(),
+        accounting: Accounting::default(),
+        metrics: BTreeMap::new(),
+        scenario_metrics: BTreeMap::new(),
+        groups: Vec::new(),
+        efficiency: Efficiency::default(),
+        contention: Vec::new(),
+        starts_per_second: Vec::new(),
+        warnings: Vec::new(),
+        histograms: BTreeMap::new(),
+    }
+}
+
+fn environment() -> Environment {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let os = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned()))
+        .unwrap_or_else(|| std::env::consts::OS.to_owned());
+    let memory_bytes = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()))
+        .map(|kb| kb * 1024)
+        .unwrap_or(0);
+    Environment {
+        stampede_version: env!("CARGO_PKG_VERSION").to_owned(),
+        hostname: crate::identity::hostname(),
+        os,
+        kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+        cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        memory_bytes,
+        runtime_versions: BTreeMap::new(),
+        runtime_options: BTreeMap::new(),
+    }
+}
+
+fn us(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish_results(
+    results: &mut Results,
+    scenario: &Scenario,
+    outcomes: Vec<GroupOutcome>,
+    clock: &Clock,
+    interrupted: bool,
+    timed_out: bool,
+    cfg: &DriverConfig,
+) -> Result<(), DriverError> {
+    let mut metrics = Metrics::new();
+    let mut scenario_metrics = Metrics::new();
+    let mut instances = Vec::new();
+    let mut requests = Vec::new();
+    let mut ideal_total = 0u64;
+    let (mut startup_total, mut transport_total) = (0u64, 0u64);
+    let mut end_of_run = 0i64;
+    for (i, (group, o)) in scenario.groups.iter().zip(outcomes).enumerate() {
+        results.accounting.add(&o.accounting);
+        if !group.warmup {
+            let _ = metrics.merge(&o.metrics);
+            let _ = scenario_metrics.merge(&o.scenario_metrics);
+        }
+        let ideal = u64::try_from(group.ideal_duration().as_micros()).unwrap_or(u64::MAX);
+        let start = o.start_us.unwrap_or(0);
+        let end = o.end_us.unwrap_or(start);
+        end_of_run = end_of_run.max(end);
+        let startup = us(o.critical_ready_us.unwrap_or(end) - start);
+        let overhead_mean = o.metrics.get(names::OVERHEAD).map(|h| h.mean()).unwrap_or(0.0);
+        let transport = (overhead_mean * f64::from(group.requests)) as u64;
+        let delay = u64::try_from(group.start_delay.as_micros()).unwrap_or(0);
+        match scenario.groups_mode {
+            GroupsMode::Sequence => {
+                ideal_total += delay + ideal;
+                startup_total += startup;
+                transport_total += transport;
+            }
+            GroupsMode::Parallel => {
+                if delay + ideal >= ideal_total {
+                    ideal_total = delay + ideal;
+                    startup_total = startup;
+                    transport_total = transport;
+                }
+            }
+        }
+        results.groups.push(GroupResult {
+            index: i as u32,
+            name: group.name.clone(),
+            runtime: group.runtime.to_string(),
+            action_runtime: group.effective_action_runtime().to_string(),
+            warmup: group.warmup,
+            accounting: o.accounting,
+            metrics: o.metrics.summaries(),
+            efficiency: Efficiency::new(ideal, us(end - start), startup, transport),
+        });
+        instances.extend(o.instances);
+        requests.extend(o.requests);
+    }
+    let duration = clock.now_us();
+    results.run.duration_us = us(duration);
+    results.efficiency = Efficiency::new(ideal_total, us(end_of_run), startup_total, transport_total);
+    results.metrics = metrics.summaries();
+    results.scenario_metrics = scenario_metrics.summaries();
+    results.histograms = metrics.to_wire();
+    results.contention = contention(&instances);
+    results.starts_per_second = starts_per_second(&instances);
+
+    let a = results.accounting;
+    for why in a.imbalances() {
+        results.warnings.push(Warning { kind: "accounting_imbalance".into(), message: format!("accounting does not balance: {why} (a bug: please report it with results.json)") });
+    }
+    if a.instances_failed > 0 {
+        results.warnings.push(Warning {
+            kind: "instances_failed".into(),
+            message: format!("{} instance(s) failed: the `error` column of instances.csv says why", a.instances_failed),
+        });
+    }
+    if a.connections_refused > 0 {
+        results.warnings.push(Warning {
+            kind: "connections_refused".into(),
+            message: format!("{} connection(s) without the run token were refused: something else is dialling the driver's port", a.connections_refused),
+        });
+    }
+    if timed_out {
+        results.warnings.push(Warning {
+            kind: "run_timeout".into(),
+            message: format!("the run hit its timeout of {:?} and was stopped: raise `timeout` in the scenario file", scenario.run_timeout),
+        });
+    }
+    let negative = instances.iter().filter(|r| r.process_entry_us.zip(r.started_us).is_some_and(|(e, s)| e + 1_000 < s - 1_000_000)).count();
+    if negative > 0 {
+        results.warnings.push(Warning {
+            kind: "clock_skew".into(),
+            message: format!("{negative} instance(s) report process entry more than 1 s before they were started: their clocks disagree with the driver's; sync clocks (chrony) before trusting boot phases"),
+        });
+    }
+
+    results.warnings.extend(stampede_report::run_warnings(results, &instances, stampede_report::warnings::CpuUsage::of_this_process()));
+
+    let (status, code) = if interrupted && !timed_out {
+        (RunStatus::Interrupted, exit::INTERRUPTED)
+    } else if a.balanced() && a.all_ok() && !timed_out {
+        (RunStatus::Complete, exit::OK)
+    } else {
+        (RunStatus::Failed, exit::FAILED)
+    };
+    results.run.status = status;
+    results.run.exit_code = Some(code);
+
+    stampede_report::write_instances_csv(&cfg.out_dir, &instances)?;
+    if cfg.raw {
+        stampede_report::write_requests_csv(&cfg.out_dir, &requests)?;
+    }
+    stampede_report::write_results_json(&cfg.out_dir, results)?;
+    // The report is a view of results.json: failing to draw it must not fail the run or skip cleanup.
+    if let Err(e) = stampede_report::write_report_html(&cfg.out_dir, results, &instances) {
+        tracing::error!("{e}");
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! Launch one child and wait until it is ready: the start-latency path, timestamped.
+//!
+//! Used by the driver (for scenarios) and by scenarios (for actions), so both tiers measure
+//! `requested → created → started → connected → ready` the same way:
+//! - `requested` is taken before waiting for a launch slot, so queueing behind the start
+//!   concurrency limit is part of the start latency the user feels;
+//! - the slot (a semaphore permit) is held only for the runtime's create+start calls, which is
+//!   what the limit is about;
+//! - `connected` is when the token-checked handshake was accepted, `ready` when `ready` arrived.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use stampede_core::measure::{names, Clock, InstanceRecord, Outcome};
+use stampede_core::stats::Metrics;
+use stampede_protocol::{Conn, Message};
+use stampede_runtime::{Handle, LaunchSpec, Runtime};
+
+use crate::server::Server;
+
+/// What the launching tier shares between its concurrent launches.
+pub struct Launcher {
+    pub runtime: Arc<dyn Runtime>,
+    pub server: Arc<Server>,
+    pub clock: Clock,
+    /// Create+start calls in flight at once.
+    pub limiter: Arc<Semaphore>,
+    /// Launches requested and not yet ready or failed (the contention measure).
+    pub in_flight: Arc<AtomicU32>,
+}
+
+/// A child that became ready, with its connection.
+pub struct ReadyChild {
+    pub handle: Handle,
+    pub conn: Conn<TcpStream>,
+    /// The child's clock anchor (wall µs at its monotonic zero), to align its timestamps.
+    pub anchor_unix_us: i64,
+}
+
+/// Decrements the in-flight count however the launch ends.
+struct InFlight(Arc<AtomicU32>);
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Launcher {
+    /// Launch `spec` and wait for `hello` (then send `after_hello`, if any) and `ready`.
+    ///
+    /// Fills `rec`'s timestamps as they happen. On failure the record says why and the handle,
+    /// if the runtime got that far, is returned so the caller can remove the instance.
+    pub async fn launch(
+        &self,
+        spec: &LaunchSpec,
+        rec: &mut InstanceRecord,
+        ready_timeout: Duration,
+        after_hello: Option<Message>,
+        cancel: &CancellationToken,
+    ) -> Result<ReadyChild, Option<Handle>> {
+        let t_req = Instant::now();
+        let deadline = tokio::time::Instant::from_std(t_req + ready_timeout);
+        rec.requested_us = Some(self.clock.us_at(t_req));
+        rec.in_flight_at_request = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _in_flight = InFlight(self.in_flight.clone());
+        let arrival_rx = self.server.expect(&spec.instance_id);
+
+        let fail = |rec: &mut InstanceRecord, why: String, handle: Option<Handle>| {
+            self.server.forget(&spec.instance_id);
+            rec.outcome = Outcome::Failed;
+            rec.error = Some(why);
+            Err(handle)
+        };
+
+        // 1. A launch slot, then create + start.
+        let permit = tokio::select! {
+            p = self.limiter.acquire() => p.expect("launch semaphore is never closed"),
+            _ = tokio::time::sleep_until(deadline) => return fail(rec, "timed out waiting for a launch slot".into(), None),
+            _ = cancel.cancelled() => return fail(rec, "interrupted before launch".into(), None),
+        };
+        let launched = async {
+            self.runtime.prepare(spec).await?;
+            self.runtime.launch(spec).await
+        };
+        let launched = tokio::select! {
+            r = launched => r,
+            _ = tokio::time::sleep_until(deadline) => return fail(rec, "runtime launch call timed out".into(), None),
+        };
+        drop(permit);
+        let launched = match launched {
+            Ok(l) => l,
+            Err(e) => return fail(rec, e.to_string(), None),
+        };
+        rec.runtime_id = Some(launched.handle.id.clone());
+        rec.created_us = launched.created.map(|t| self.clock.us_at(t));
+        rec.started_us = Some(self.clock.us_at(launched.started));
+        let handle = launched.handle;
+
+        // 2. Its connection and hello.
+        let arrival = tokio::select! {
+            a = arrival_rx => a.ok(),
+            _ = tokio::time::sleep_until(deadline) => None,
+            _ = cancel.cancelled() => return fail(rec, "interrupted before it connected".into(), Some(handle)),
+        };
+        let Some(arrival) = arrival else {
+            let why = if self.runtime.is_running(&handle).await {
+                format!("did not connect within {ready_timeout:?}")
+            } else {
+                "exited before it connected".to_owned()
+            };
+            return fail(rec, why, Some(handle));
+        };
+        rec.connected_us = Some(self.clock.us_at(arrival.connected_at));
+        rec.hostname = Some(arrival.identity.hostname.clone());
+        rec.pid = Some(arrival.identity.pid);
+        rec.boot_id = Some(arrival.identity.boot_id.clone());
+        rec.process_entry_us = Some(self.clock.from_wall(arrival.identity.process_entry_unix_us));
+        let anchor_unix_us = arrival.identity.clock_anchor_unix_us;
+        let mut conn = arrival.conn;
+
+        if let Some(m) = after_hello {
+            if let Err(e) = conn.send(&m).await {
+                return fail(rec, e.to_string(), Some(handle));
+            }
+        }
+
+        // 3. Ready.
+        let msg = tokio::select! {
+            m = conn.recv() => m,
+            _ = tokio::time::sleep_until(deadline) => return fail(rec, format!("connected but not ready within {ready_timeout:?}"), Some(handle)),
+            _ = cancel.cancelled() => return fail(rec, "interrupted before it was ready".into(), Some(handle)),
+        };
+        match msg {
+            Ok(Message::Ready { self_ready_unix_us }) => {
+                rec.ready_us = Some(self.clock.now_us());
+                rec.self_ready_us = Some(self.clock.from_wall(self_ready_unix_us));
+                Ok(ReadyChild { handle, conn, anchor_unix_us })
+            }
+            Ok(other) => {
+                self.server.protocol_error();
+                let why = format!("expected ready, got `{}`", other.kind());
+                conn.close(&why).await;
+                fail(rec, why, Some(handle))
+            }
+            Err(e) => {
+                if matches!(e, stampede_protocol::RecvError::Malformed(_)) {
+                    self.server.protocol_error();
+                }
+                fail(rec, format!("lost before ready: {e}"), Some(handle))
+            }
+        }
+    }
+}
+
+/// Record the start-latency metric and its phases for one instance that became ready.
+pub fn record_start_metrics(m: &mut Metrics, r: &InstanceRecord) {
+    let (Some(req), Some(ready)) = (r.requested_us, r.ready_us) else { return };
+    m.record(names::START_LATENCY, ready - req);
+    if let Some(c) = r.created_us {
+        m.record(names::PHASE_CREATE, c - req);
+    }
+    if let Some(s) = r.started_us {
+        m.record(names::PHASE_START, s - r.created_us.unwrap_or(req));
+        if let Some(c) = r.connected_us {
+            m.record(names::PHASE_BOOT, c - s);
+        }
+        if let Some(e) = r.process_entry_us {
+            m.record(names::PHASE_ENTRY, e - s);
+        }
+        if let Some(n) = r.runtime_started_us {
+            m.record(names::RUNTIME_START_SKEW, (n - s).abs());
+        }
+    }
+    // Docker's start call returns only after the process is up (often after it connected),
+    // so started → connected can be ~0; the runtime's own start time shows the real boot.
+    if let (Some(n), Some(c)) = (r.runtime_started_us, r.connected_us) {
+        m.record(names::PHASE_RUNTIME_BOOT, c - n);
+    }
+    if let Some(c) = r.connected_us {
+        m.record(names::PHASE_INIT, ready - c);
+    }
+}

@@ -1,0 +1,35 @@
+//! The three roles one `stampede` binary plays.
+//!
+//! - [`driver`]: reads the validated scenario, launches S scenario instances per group through a
+//!   runtime, collects their reports, merges histograms, writes results.
+//! - [`scenario`]: given its assignment by the driver, launches A actions, sends each its
+//!   requests, applies pause/kill steps, reports measurements up.
+//! - [`action`]: the function under test: says ready, then sleeps or spins per request and
+//!   echoes the payload.
+//!
+//! Shared plumbing: [`server`] (the token-checked websocket server every parent runs and the
+//! routing of arriving children to the task that launched them), [`launch`] (launch a child and
+//! wait for it to connect and say ready, with timestamps and timeouts), [`runtimes`] (which
+//! `Runtime` implementation serves a `RuntimeKind`), [`identity`] (who this process is).
+
+pub mod action;
+pub mod driver;
+pub mod identity;
+pub mod launch;
+pub mod runtimes;
+pub mod scenario;
+pub mod server;
+
+/// Exit codes of `stampede run` (DESIGN §4).
+pub mod exit {
+    /// All requested work done, accounting balanced, nothing failed.
+    pub const OK: i32 = 0;
+    /// The run finished but something failed (counted in `accounting`).
+    pub const FAILED: i32 = 1;
+    /// Invalid input (scenario file, flags).
+    pub const INVALID_INPUT: i32 = 2;
+    /// The runtime could not be used (daemon unreachable, image missing, …).
+    pub const RUNTIME_UNAVAILABLE: i32 = 3;
+    /// Interrupted (results still written, everything still cleaned up).
+    pub const INTERRUPTED: i32 = 130;
+}

@@ -1,0 +1,668 @@
+//! The scenario role: launches A actions, drives their requests, applies steps, reports up.
+//!
+//! Life of a scenario: connect to the driver and say hello → receive its [`Assignment`] →
+//! start its own websocket server → say ready → run every action slot concurrently
+//! ([`run_slot`]) → send one [`ScenarioReport`] → wait for `stop` → exit.
+//!
+//! Measurements are recorded here, where the events happen, into one [`Metrics`] per action
+//! slot that is merged once at the end; raw request records are kept only when asked for.
+//! A `stop` from the driver (Ctrl-C, run timeout) stops sending; what was not sent is counted
+//! as `requests_not_sent`, in-flight requests finish or time out, every action is removed.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use stampede_core::measure::{names, Clock, InstanceRecord, Outcome, RequestOutcome, RequestRecord, Role};
+use stampede_core::results::Accounting;
+use stampede_core::scenario::{Arrivals, Group, Lifecycle, RuntimeKind, Step};
+use stampede_core::schedule::{plan_action, ActionPlan};
+use stampede_core::stats::Metrics;
+use stampede_protocol::conn::{Receiver, Sender};
+use stampede_protocol::{
+    connect, echo_is_intact, request_payload, Assignment, Message, Progress, RecvError, ScenarioReport, PROTOCOL_VERSION,
+};
+use stampede_runtime::{env, Handle, LaunchSpec};
+
+use crate::identity::{identity, required_env};
+use crate::launch::{record_start_metrics, Launcher};
+use crate::runtimes;
+use crate::server::Server;
+
+/// Default create+start calls in flight per scenario, by runtime. Docker serialises much of a
+/// container start internally; a few concurrent calls keep it busy without thrashing it.
+pub fn default_start_concurrency(kind: RuntimeKind) -> u32 {
+    match kind {
+        RuntimeKind::Process => 64,
+        RuntimeKind::Docker => 4,
+        RuntimeKind::Swarm => 4,
+    }
+}
+
+/// How long an action may take to exit after `stop` before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Connect(#[from] stampede_protocol::ConnectError),
+    #[error("talking to the driver failed: {0}")]
+    Send(#[from] stampede_protocol::conn::SendError),
+    #[error("the driver did not send an assignment: {0}")]
+    NoAssignment(String),
+    #[error("cannot start the action server: {0}")]
+    Bind(std::io::Error),
+    #[error(transparent)]
+    Runtime(#[from] stampede_runtime::RuntimeError),
+}
+
+/// Everything the action slots of one scenario share.
+struct Ctx {
+    launcher: Launcher,
+    assignment: Assignment,
+    callback: String,
+    token: String,
+    cancel: CancellationToken,
+    progress: ProgressCounters,
+    instance_prefix: String,
+}
+
+#[derive(Default)]
+struct ProgressCounters {
+    launched: AtomicU64,
+    ready: AtomicU64,
+    failed: AtomicU64,
+    requests_done: AtomicU64,
+    requests_planned: AtomicU64,
+}
+
+impl ProgressCounters {
+    fn snapshot(&self) -> Progress {
+        Progress {
+            actions_launched: self.launched.load(Ordering::Relaxed),
+            actions_ready: self.ready.load(Ordering::Relaxed),
+            actions_failed: self.failed.load(Ordering::Relaxed),
+            requests_done: self.requests_done.load(Ordering::Relaxed),
+            requests_planned: self.requests_planned.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What one action slot measured; merged into the scenario's report once.
+#[derive(Default)]
+struct SlotOutcome {
+    metrics: Metrics,
+    accounting: Accounting,
+    instances: Vec<InstanceRecord>,
+    requests: Vec<RequestRecord>,
+    finished_us: Option<i64>,
+}
+
+/// Run the scenario role. Returns when the driver says stop or goes away.
+pub async fn run(exe: std::path::PathBuf) -> Result<(), ScenarioError> {
+    let callback = required_env(env::CALLBACK).map_err(ScenarioError::Config)?;
+    let token = required_env(env::TOKEN).map_err(ScenarioError::Config)?;
+    let instance_id = required_env(env::INSTANCE_ID).map_err(ScenarioError::Config)?;
+    let clock = Clock::start();
+
+    let mut conn = connect(&callback, &token).await?;
+    conn.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity(&instance_id, Role::Scenario, clock.anchor_us(), false) })
+        .await?;
+    let assignment = match tokio::time::timeout(Duration::from_secs(60), conn.recv()).await {
+        Ok(Ok(Message::Assign(a))) => *a,
+        Ok(Ok(other)) => return Err(ScenarioError::NoAssignment(format!("got `{}`", other.kind()))),
+        Ok(Err(e)) => return Err(ScenarioError::NoAssignment(e.to_string())),
+        Err(_) => return Err(ScenarioError::NoAssignment("nothing within 60 s".into())),
+    };
+    let group = &assignment.group;
+    let kind = group.effective_action_runtime();
+    let runtime = runtimes::connect(kind, exe).await?;
+    let placement = runtimes::placement(group, kind);
+    let local_only = runtimes::children_dial_loopback(&placement);
+    let listen = SocketAddr::from((if local_only { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED }, 0));
+
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let server = Server::bind(listen, token.clone(), cancel.clone(), &tracker).await.map_err(ScenarioError::Bind)?;
+    let host = match std::env::var(env::ADVERTISE) {
+        Ok(h) if !h.is_empty() => h,
+        _ => runtime.callback_host(&placement).await?,
+    };
+    let action_callback = format!("ws://{host}:{}/", server.port());
+    tracing::debug!(%instance_id, %action_callback, "scenario serving actions");
+
+    let concurrency = group.start_concurrency.unwrap_or_else(|| default_start_concurrency(kind));
+    let ctx = Arc::new(Ctx {
+        launcher: Launcher {
+            runtime,
+            server: Arc::new(server),
+            clock,
+            limiter: Arc::new(Semaphore::new(concurrency as usize)),
+            in_flight: Arc::new(AtomicU32::new(0)),
+        },
+        callback: action_callback,
+        token,
+        cancel: CancellationToken::new(),
+        progress: ProgressCounters::default(),
+        instance_prefix: instance_id.clone(),
+        assignment,
+    });
+
+    conn.send(&Message::Ready { self_ready_unix_us: stampede_core::measure::wall_us() }).await?;
+    let (mut tx, rx) = conn.split();
+
+    // The driver's messages: `stop` (or losing the driver) cancels the work.
+    let (stopped_tx, mut stopped_rx) = oneshot::channel::<()>();
+    tokio::spawn(watch_driver(rx, ctx.cancel.clone(), stopped_tx));
+
+    // Progress goes up every half second while work runs.
+    let (prog_tx, mut prog_rx) = mpsc::channel::<Progress>(4);
+    let ticker = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                iv.tick().await;
+                if prog_tx.send(ctx.progress.snapshot()).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+
+    let work_started_us = ctx.launcher.clock.now_us();
+    let mut slots: JoinSet<SlotOutcome> = JoinSet::new();
+    for a in 0..ctx.assignment.group.actions {
+        let ctx = ctx.clone();
+        slots.spawn(async move { run_slot(&ctx, a).await });
+    }
+    let mut report = ScenarioReport { work_started_us: Some(work_started_us), ..Default::default() };
+    let mut metrics = Metrics::new();
+    loop {
+        tokio::select! {
+            joined = slots.join_next() => match joined {
+                None => break,
+                Some(Ok(o)) => {
+                    if let Err(e) = metrics.merge(&o.metrics) {
+                        tracing::error!("merging action metrics: {e}");
+                    }
+                    report.accounting.add(&o.accounting);
+                    report.instances.extend(o.instances);
+                    report.requests.extend(o.requests);
+                    report.work_finished_us = report.work_finished_us.max(o.finished_us);
+                }
+                Some(Err(e)) => tracing::error!("an action slot task failed: {e}"),
+            },
+            Some(p) = prog_rx.recv() => { let _ = tx.send(&Message::Progress(p)).await; }
+        }
+    }
+    ticker.abort();
+    report.interrupted = ctx.cancel.is_cancelled();
+    report.accounting.connections_refused = ctx.launcher.server.counters.connections_refused.load(Ordering::Relaxed);
+    report.accounting.protocol_errors = ctx.launcher.server.counters.protocol_errors.load(Ordering::Relaxed);
+    report.metrics = metrics.to_wire();
+    report.instances.sort_by(|a, b| (a.action, a.incarnation).cmp(&(b.action, b.incarnation)));
+    tx.send(&Message::Report(Box::new(report))).await?;
+
+    // Stay until the driver has the report and says stop (or goes away).
+    let _ = tokio::time::timeout(Duration::from_secs(60), &mut stopped_rx).await;
+    cancel.cancel();
+    tracker.close();
+    Ok(())
+}
+
+async fn watch_driver(mut rx: Receiver<stampede_protocol::conn::ClientStream>, cancel: CancellationToken, stopped: oneshot::Sender<()>) {
+    loop {
+        match rx.recv().await {
+            Ok(Message::Stop) => break,
+            Ok(other) => tracing::warn!("ignoring unexpected `{}` from the driver", other.kind()),
+            Err(RecvError::Malformed(e)) => tracing::warn!("malformed message from the driver: {e}"),
+            Err(_) => break,
+        }
+    }
+    cancel.cancel();
+    let _ = stopped.send(());
+}
+
+/// One action slot: one instance kept warm, or a fresh instance per request/burst (one-shot).
+async fn run_slot(ctx: &Ctx, a: u32) -> SlotOutcome {
+    let asg = &ctx.assignment;
+    let group = &asg.group;
+    let plan = plan_action(group, asg.seed, asg.group_index, asg.scenario_index, a);
+    let planned = planned_requests(group, a);
+    ctx.progress.requests_planned.fetch_add(u64::from(planned), Ordering::Relaxed);
+    let mut out = SlotOutcome::default();
+    out.accounting.requests_planned = u64::from(planned);
+
+    // Units of work, each served by one instance: all requests (keep warm), or one request /
+    // one burst each (one-shot).
+    let ids: Vec<u32> = (0..planned).collect();
+    let units: Vec<Vec<u32>> = match (&group.lifecycle, &group.arrivals) {
+        (Lifecycle::KeepWarm, _) => vec![ids],
+        (Lifecycle::OneShot, Arrivals::Open { burst, .. }) => ids.chunks((*burst).max(1) as usize).map(<[u32]>::to_vec).collect(),
+        (Lifecycle::OneShot, Arrivals::Closed) => ids.chunks(1).map(<[u32]>::to_vec).collect(),
+    };
+    let origin = tokio::time::Instant::now();
+    for (incarnation, unit) in units.iter().enumerate() {
+        if ctx.cancel.is_cancelled() {
+            out.accounting.requests_not_sent += unit.len() as u64;
+            continue;
+        }
+        // Open loop: a one-shot instance is launched at its first request's scheduled time,
+        // so its start-up shows in that request's latency, as a user would feel it.
+        if let (Lifecycle::OneShot, Some(offsets)) = (&group.lifecycle, &plan.arrival_offsets) {
+            let at = origin + offsets[unit[0] as usize];
+            tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = ctx.cancel.cancelled() => {} }
+        }
+        run_instance(ctx, a, incarnation as u32, unit, &plan, &mut out).await;
+    }
+    out
+}
+
+/// Requests this action will be sent: N, or fewer when a kill step cuts it short.
+fn planned_requests(group: &Group, a: u32) -> u32 {
+    group
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Kill { actions, after_requests } if actions.contains(a) => Some(*after_requests),
+            _ => None,
+        })
+        .fold(group.requests, u32::min)
+}
+
+/// Launch one instance, send it `unit`'s requests, stop and remove it.
+async fn run_instance(ctx: &Ctx, a: u32, incarnation: u32, unit: &[u32], plan: &ActionPlan, out: &mut SlotOutcome) {
+    let asg = &ctx.assignment;
+    let group = &asg.group;
+    let clock = &ctx.launcher.clock;
+    let kind = ctx.launcher.runtime.kind();
+    let base = format!("{}-a{a}", ctx.instance_prefix);
+    let instance_id = if matches!(group.lifecycle, Lifecycle::OneShot) { format!("{base}-i{incarnation}") } else { base };
+    let mut rec = InstanceRecord {
+        instance_id: instance_id.clone(),
+        role: Some(Role::Action),
+        group: asg.group_index,
+        scenario: asg.scenario_index,
+        action: Some(a),
+        incarnation,
+        runtime: Some(kind),
+        ..Default::default()
+    };
+    let mut env = vec![
+        (env::CALLBACK.to_owned(), ctx.callback.clone()),
+        (env::TOKEN.to_owned(), ctx.token.clone()),
+        (env::INSTANCE_ID.to_owned(), instance_id.clone()),
+        (env::RUN_ID.to_owned(), asg.run_id.clone()),
+    ];
+    if matches!(group.lifecycle, Lifecycle::OneShot) {
+        env.push(("STAMPEDE_INCARNATION".to_owned(), incarnation.to_string()));
+    }
+    let spec = LaunchSpec {
+        run_id: asg.run_id.clone(),
+        role: Role::Action,
+        instance_id,
+        group: asg.group_index,
+        scenario: asg.scenario_index,
+        action: Some(a),
+        image: asg.image.clone(),
+        args: vec!["action".into()],
+        env,
+        placement: runtimes::placement(group, kind),
+    };
+    out.accounting.instances_requested += 1;
+    ctx.progress.launched.fetch_add(1, Ordering::Relaxed);
+
+    let child = ctx.launcher.launch(&spec, &mut rec, group.timeouts.ready, None, &ctx.cancel).await;
+    let child = match child {
+        Ok(c) => c,
+        Err(handle) => {
+            if let Some(h) = handle {
+                remove_instance(ctx, &h, &mut rec, &mut out.metrics).await;
+            }
+            out.accounting.instances_failed += 1;
+            out.accounting.requests_not_sent += unit.len() as u64;
+            ctx.progress.failed.fetch_add(1, Ordering::Relaxed);
+            out.instances.push(rec);
+            return;
+        }
+    };
+    ctx.progress.ready.fetch_add(1, Ordering::Relaxed);
+    let handle = child.handle.clone();
+    let link = Link::new(child.conn, ctx.launcher.server.clone());
+
+    // The unit's requests, with this slot's pause/kill steps.
+    let started_at = tokio::time::Instant::now();
+    let open = plan.arrival_offsets.as_ref();
+    let mut inflight: JoinSet<ReqResult> = JoinSet::new();
+    let mut results: Vec<ReqResult> = Vec::with_capacity(unit.len());
+    let mut resume_started: Option<Instant> = None;
+    let mut sent = 0u64;
+    for &i in unit {
+        if ctx.cancel.is_cancelled() || link.lost() {
+            break;
+        }
+        // Open loop: absolute schedule, relative to this instance's first request.
+        let scheduled = match open {
+            Some(offsets) => {
+                let at = started_at + (offsets[i as usize] - offsets[unit[0] as usize]);
+                tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = ctx.cancel.cancelled() => break }
+                at.into_std()
+            }
+            None => Instant::now(),
+        };
+        for step in group.steps.iter().filter(|s| s.actions().contains(a) && s.after_requests() == i) {
+            if let Step::Pause { duration, .. } = step {
+                // Let the requests already sent finish first, so the pause freezes an idle action.
+                while let Some(r) = inflight.join_next().await {
+                    results.extend(r.ok());
+                }
+                let t0 = Instant::now();
+                match ctx.launcher.runtime.pause(&handle).await {
+                    Ok(()) => {
+                        out.metrics.record(names::PAUSE_LATENCY, us(t0.elapsed()));
+                        tokio::select! { _ = tokio::time::sleep(*duration) => {}, _ = ctx.cancel.cancelled() => {} }
+                        let t1 = Instant::now();
+                        match ctx.launcher.runtime.resume(&handle).await {
+                            Ok(()) => resume_started = Some(t1),
+                            Err(e) => tracing::warn!("{e}"),
+                        }
+                    }
+                    Err(e) => tracing::warn!("{e}"),
+                }
+            }
+        }
+        let req = PlannedRequest {
+            id: u64::from(i),
+            work: group.work.kind,
+            duration: plan.work_durations[i as usize],
+            payload: group.payload.request,
+            response_size: group.payload.response,
+            scheduled,
+            timeout: group.timeouts.request,
+        };
+        sent += 1;
+        if open.is_some() {
+            let link = link.clone();
+            inflight.spawn(async move { link.request(req).await });
+        } else {
+            let r = link.request(req).await;
+            if let (Some(t1), Some(at)) = (resume_started, r.received_at) {
+                out.metrics.record(names::RESUME_LATENCY, us(at.saturating_duration_since(t1)));
+                resume_started = None;
+            }
+            results.push(r);
+        }
+    }
+    while let Some(r) = inflight.join_next().await {
+        results.extend(r.ok());
+    }
+    if let Some(t1) = resume_started {
+        // Open loop: the first response after the resume.
+        if let Some(at) = results.iter().filter_map(|r| r.received_at).filter(|at| *at >= t1).min() {
+            out.metrics.record(names::RESUME_LATENCY, us(at - t1));
+        }
+    }
+    out.accounting.requests_sent += sent;
+    out.accounting.requests_not_sent += unit.len() as u64 - sent;
+
+    // Record what happened to each request.
+    for r in &results {
+        let rtt = r.received_at.map(|at| at.saturating_duration_since(r.scheduled));
+        match r.outcome {
+            RequestOutcome::Ok => out.accounting.requests_ok += 1,
+            RequestOutcome::Failed => out.accounting.requests_failed += 1,
+            RequestOutcome::TimedOut => out.accounting.requests_timed_out += 1,
+        }
+        if r.outcome == RequestOutcome::Ok {
+            let rtt = us(rtt.unwrap_or_default());
+            let service = i64::try_from(r.service_time_us).unwrap_or(i64::MAX);
+            out.metrics.record(names::REQUEST_RTT, rtt);
+            out.metrics.record(if r.cold { names::REQUEST_RTT_COLD } else { names::REQUEST_RTT_WARM }, rtt);
+            out.metrics.record(names::SERVICE_TIME, service);
+            out.metrics.record(names::OVERHEAD, rtt - service);
+        }
+        if asg.raw {
+            out.requests.push(RequestRecord {
+                instance_id: rec.instance_id.clone(),
+                group: asg.group_index,
+                scenario: asg.scenario_index,
+                action: a,
+                request_id: r.id,
+                scheduled_us: clock.us_at(r.scheduled),
+                sent_us: clock.us_at(r.sent_at),
+                received_us: r.received_at.map(|t| clock.us_at(t)),
+                rtt_us: rtt.map(us),
+                service_time_us: (r.outcome == RequestOutcome::Ok).then(|| i64::try_from(r.service_time_us).unwrap_or(i64::MAX)),
+                overhead_us: (r.outcome == RequestOutcome::Ok)
+                    .then(|| us(rtt.unwrap_or_default()) - i64::try_from(r.service_time_us).unwrap_or(i64::MAX)),
+                cold: r.cold,
+                outcome: r.outcome,
+                warmup: group.warmup,
+                error: r.error.clone(),
+            });
+        }
+    }
+    ctx.progress.requests_done.fetch_add(results.len() as u64, Ordering::Relaxed);
+    rec.requests_ok = results.iter().filter(|r| r.outcome == RequestOutcome::Ok).count() as u32;
+    rec.requests_failed = results.iter().filter(|r| r.outcome == RequestOutcome::Failed).count() as u32;
+    rec.requests_timed_out = results.iter().filter(|r| r.outcome == RequestOutcome::TimedOut).count() as u32;
+    rec.requests_not_sent = (unit.len() as u64 - sent) as u32;
+    rec.first_response_us = results.iter().filter_map(|r| r.received_at).min().map(|t| clock.us_at(t));
+    rec.last_response_us = results.iter().filter_map(|r| r.received_at).max().map(|t| clock.us_at(t));
+
+    // Did the instance live through its lifecycle? Losing its connection before the last
+    // request was answered means it died (killed from outside, crashed, OOM).
+    let planned_kill = group
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Kill { actions, after_requests } if actions.contains(a) && *after_requests == planned_requests(group, a)));
+    let died = link.lost() && (rec.requests_ok as usize) < unit.len() && !ctx.cancel.is_cancelled();
+    if died {
+        rec.outcome = Outcome::Failed;
+        rec.error = Some(format!("connection lost after {} of {} requests", rec.requests_ok, unit.len()));
+        out.accounting.instances_failed += 1;
+        ctx.progress.failed.fetch_add(1, Ordering::Relaxed);
+    } else {
+        rec.outcome = Outcome::Ready;
+        out.accounting.instances_ready += 1;
+    }
+
+    // Stop: a planned kill is SIGKILL, timed; otherwise ask politely and wait for the exit.
+    if planned_kill && !died {
+        let t0 = Instant::now();
+        match ctx.launcher.runtime.kill(&handle).await {
+            Ok(()) => out.metrics.record(names::KILL_LATENCY, us(t0.elapsed())),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    } else if !died {
+        link.stop().await;
+        let _ = tokio::time::timeout(STOP_GRACE, link.closed()).await;
+    }
+    rec.stopped_us = Some(clock.now_us());
+    link.shutdown();
+    let native = ctx.launcher.runtime.native_times(&handle).await;
+    rec.runtime_started_us = native.started_unix_us.map(|t| clock.from_wall(t));
+    runtimes::apply_task_states(&mut rec, &native, clock);
+    // Now that the runtime's own timestamps are in, the start phases are complete.
+    if rec.ready_us.is_some() {
+        record_start_metrics(&mut out.metrics, &rec);
+    }
+    remove_instance(ctx, &handle, &mut rec, &mut out.metrics).await;
+    out.finished_us = out.finished_us.max(rec.last_response_us);
+    out.instances.push(rec);
+}
+
+async fn remove_instance(ctx: &Ctx, h: &Handle, rec: &mut InstanceRecord, m: &mut Metrics) {
+    let t0 = Instant::now();
+    match ctx.launcher.runtime.remove(h).await {
+        Ok(()) => {
+            m.record(names::REMOVE_LATENCY, us(t0.elapsed()));
+            rec.removed_us = Some(ctx.launcher.clock.now_us());
+        }
+        Err(e) => {
+            tracing::warn!("{e}");
+            rec.error.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+fn us(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+struct PlannedRequest {
+    id: u64,
+    work: stampede_core::scenario::WorkKind,
+    duration: Duration,
+    payload: u32,
+    response_size: u32,
+    /// Latency counts from here (the schedule, for open loop), not from when it was sent.
+    scheduled: Instant,
+    timeout: Duration,
+}
+
+struct ReqResult {
+    id: u64,
+    scheduled: Instant,
+    sent_at: Instant,
+    received_at: Option<Instant>,
+    service_time_us: u64,
+    cold: bool,
+    outcome: RequestOutcome,
+    error: Option<String>,
+}
+
+struct Response {
+    service_time_us: u64,
+    cold: bool,
+    payload: String,
+    at: Instant,
+}
+
+type Pending = Arc<std::sync::Mutex<std::collections::HashMap<u64, oneshot::Sender<Response>>>>;
+
+/// A ready action's connection: one writer, one reader task routing responses by id.
+#[derive(Clone)]
+struct Link {
+    tx: Arc<Mutex<Sender<TcpStream>>>,
+    pending: Pending,
+    /// Cancelled when the connection is gone.
+    gone: CancellationToken,
+    reader: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Link {
+    fn new(conn: stampede_protocol::Conn<TcpStream>, server: Arc<Server>) -> Self {
+        let (tx, mut rx) = conn.split();
+        let pending: Pending = Arc::default();
+        let gone = CancellationToken::new();
+        let (p, g) = (pending.clone(), gone.clone());
+        let tx = Arc::new(Mutex::new(tx));
+        let txr = tx.clone();
+        let reader = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(Message::Response { id, service_time_us, cold, payload }) => {
+                        let at = Instant::now();
+                        if let Some(waiter) = p.lock().expect("pending lock").remove(&id) {
+                            let _ = waiter.send(Response { service_time_us, cold, payload, at });
+                        }
+                    }
+                    Ok(other) => {
+                        server.protocol_error();
+                        txr.lock().await.close(&format!("unexpected `{}` message", other.kind())).await;
+                        break;
+                    }
+                    Err(RecvError::Malformed(e)) => {
+                        server.protocol_error();
+                        txr.lock().await.close(&format!("malformed message: {e}")).await;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            // Dropping the waiters wakes every pending request with "connection lost".
+            p.lock().expect("pending lock").clear();
+            g.cancel();
+        });
+        Link { tx, pending, gone, reader: Arc::new(reader) }
+    }
+
+    fn lost(&self) -> bool {
+        self.gone.is_cancelled()
+    }
+
+    async fn closed(&self) {
+        self.gone.cancelled().await;
+    }
+
+    async fn stop(&self) {
+        let _ = self.tx.lock().await.send(&Message::Stop).await;
+    }
+
+    fn shutdown(&self) {
+        self.reader.abort();
+    }
+
+    async fn request(&self, r: PlannedRequest) -> ReqResult {
+        let payload = request_payload(r.id, r.payload);
+        let (wtx, wrx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(r.id, wtx);
+        let sent_at = Instant::now();
+        let mut res = ReqResult {
+            id: r.id,
+            scheduled: r.scheduled,
+            sent_at,
+            received_at: None,
+            service_time_us: 0,
+            cold: false,
+            outcome: RequestOutcome::Failed,
+            error: None,
+        };
+        let msg = Message::Request {
+            id: r.id,
+            work: r.work,
+            duration_us: u64::try_from(r.duration.as_micros()).unwrap_or(u64::MAX),
+            payload: payload.clone(),
+            response_size: r.response_size,
+        };
+        if self.lost() {
+            res.error = Some("connection lost".into());
+            return res;
+        }
+        if let Err(e) = self.tx.lock().await.send(&msg).await {
+            self.pending.lock().expect("pending lock").remove(&r.id);
+            res.error = Some(e.to_string());
+            return res;
+        }
+        let deadline = tokio::time::Instant::from_std(r.scheduled + r.timeout);
+        match tokio::time::timeout_at(deadline, wrx).await {
+            Ok(Ok(resp)) => {
+                res.received_at = Some(resp.at);
+                res.service_time_us = resp.service_time_us;
+                res.cold = resp.cold;
+                if echo_is_intact(&payload, &resp.payload, r.response_size) {
+                    res.outcome = RequestOutcome::Ok;
+                } else {
+                    res.error = Some("response payload is not the intact echo of the request".into());
+                }
+            }
+            Ok(Err(_)) => res.error = Some("connection lost".into()),
+            Err(_) => {
+                self.pending.lock().expect("pending lock").remove(&r.id);
+                res.outcome = RequestOutcome::TimedOut;
+                res.error = Some(format!("no response within {:?}", r.timeout));
+            }
+        }
+        res
+    }
+}

@@ -1,0 +1,98 @@
+//! The callback server's security and robustness, in-process on 127.0.0.1:0:
+//! no token → refused before any message is read; malformed frames close that one
+//! connection and are counted; other connections carry on unharmed.
+
+use futures_util::SinkExt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use stampede_core::measure::Role;
+use stampede_protocol::{connect, ConnectError, Message, RecvError, PROTOCOL_VERSION, TOKEN_HEADER};
+use stampede_tiers::identity::identity;
+use stampede_tiers::server::Server;
+
+const TOKEN: &str = "0123456789abcdef";
+
+async fn server() -> (Server, String, CancellationToken) {
+    let cancel = CancellationToken::new();
+    let s = Server::bind("127.0.0.1:0".parse().unwrap(), TOKEN.into(), cancel.clone(), &TaskTracker::new()).await.unwrap();
+    let url = format!("ws://127.0.0.1:{}/", s.port());
+    (s, url, cancel)
+}
+
+async fn eventually(f: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached within 2 s");
+}
+
+#[tokio::test]
+async fn a_connection_without_the_token_is_refused_in_the_handshake() {
+    let (s, url, _c) = server().await;
+    // No token header at all: a plain websocket client.
+    let err = tokio_tungstenite::connect_async(url.as_str()).await.expect_err("must be refused");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status(), 401),
+        other => panic!("expected HTTP 401, got {other}"),
+    }
+    // A wrong token.
+    assert!(matches!(connect(&url, "not-the-token").await, Err(ConnectError::Refused { .. })));
+    eventually(|| s.counters.connections_refused.load(Ordering::Relaxed) == 2).await;
+    assert_eq!(s.counters.protocol_errors.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn malformed_frames_close_only_their_connection_and_are_counted() {
+    let (s, url, _c) = server().await;
+    let expected = s.expect("good-1");
+
+    // Three bad clients: garbage text, a binary frame, a wrong protocol version.
+    for bad in [
+        Ws::text("{ this is not json"),
+        Ws::binary(vec![1u8, 2, 3]),
+        Ws::text(
+            serde_json::to_string(&Message::Hello { version: PROTOCOL_VERSION + 1, identity: identity("good-1", Role::Action, 0, false) })
+                .unwrap(),
+        ),
+    ] {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert(TOKEN_HEADER, TOKEN.parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        ws.send(bad).await.unwrap();
+        // The server answers with a close frame (or drops the connection).
+        use futures_util::StreamExt;
+        let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("server closes promptly");
+        assert!(matches!(next, None | Some(Ok(Ws::Close(_))) | Some(Err(_))), "got {next:?}");
+    }
+    eventually(|| s.counters.protocol_errors.load(Ordering::Relaxed) == 3).await;
+
+    // A well-behaved child still gets through and is handed to whoever expects it.
+    let mut good = connect(&url, TOKEN).await.unwrap();
+    good.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity("good-1", Role::Action, 0, false) }).await.unwrap();
+    let arrival = tokio::time::timeout(Duration::from_secs(5), expected).await.unwrap().unwrap();
+    assert_eq!(arrival.identity.instance_id, "good-1");
+    let mut conn = arrival.conn;
+    good.send(&Message::Ready { self_ready_unix_us: 1 }).await.unwrap();
+    assert_eq!(conn.recv().await.unwrap(), Message::Ready { self_ready_unix_us: 1 });
+
+    // The child going away is seen as a closed connection, not an error of the server.
+    drop(good);
+    assert!(matches!(conn.recv().await, Err(RecvError::Closed)));
+}
+
+#[tokio::test]
+async fn an_unknown_instance_is_refused_after_hello() {
+    let (s, url, _c) = server().await;
+    let mut c = connect(&url, TOKEN).await.unwrap();
+    c.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity("nobody", Role::Action, 0, false) }).await.unwrap();
+    assert!(c.recv().await.is_err(), "closed with a reason");
+    eventually(|| s.counters.protocol_errors.load(Ordering::Relaxed) == 1).await;
+}

@@ -1,0 +1,146 @@
+//! The command line, as clap derives it. `--help` is the user's manual: keep it teaching.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use stampede_core::scenario::RuntimeKind;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stampede",
+    version,
+    about = "Load generator for container runtimes: start thousands of short-lived containers and measure how the runtime copes",
+    long_about = "stampede starts S scenario instances through a runtime (local processes, Docker, Swarm); each \
+starts A action instances; every action gets N requests (sleep or spin M ms). It reports how long instances \
+took to start and why (create, start, boot, ready), request latency under contention, and how far the run \
+was from the ideal N·M.\n\nQuick start:\n  stampede run -S 4 -A 25 -N 20 --work sleep:10ms\n  stampede run scenarios/hello.toml\n  \
+stampede image build && stampede run --runtime docker -S 2 -A 10 -N 10"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario (from a file, flags, or both) and write a results folder.
+    Run(RunArgs),
+    /// Remove everything stampede created (containers, services, networks) by label.
+    Clean(CleanArgs),
+    /// Build or inspect the `FROM scratch` stampede image through the Docker API.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Re-render a results folder's report.html and print its summary.
+    Report(ReportArgs),
+    /// Put results folders side by side: the same metrics per run, ratios to the first, and
+    /// compare.html with overlaid distributions.
+    Compare(CompareArgs),
+    /// Internal: the scenario tier (started by a driver, configured through STAMPEDE_* variables).
+    #[command(hide = true)]
+    Scenario,
+    /// Internal: the action tier (started by a scenario, configured through STAMPEDE_* variables).
+    #[command(hide = true)]
+    Action,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 all work done and accounted for; 1 the run finished but something failed \
+(see `accounting` in results.json); 2 invalid input; 3 the runtime could not be used; 130 interrupted \
+(results still written, everything cleaned up).\n\nCtrl-C once: stop sending, collect reports, write results, \
+clean up. Twice: clean up now.")]
+pub struct RunArgs {
+    /// Scenario file (TOML, see scenarios/). Without one, the flags define a single group;
+    /// with one, they override its first group.
+    pub scenario: Option<PathBuf>,
+    /// Runtime that starts instances.
+    #[arg(long, value_parser = parse_runtime)]
+    pub runtime: Option<RuntimeKind>,
+    /// S: scenario instances.
+    #[arg(short = 'S', long = "scenarios")]
+    pub scenarios: Option<u32>,
+    /// A: action instances per scenario.
+    #[arg(short = 'A', long = "actions")]
+    pub actions: Option<u32>,
+    /// N: requests per action (sent one after the other).
+    #[arg(short = 'N', long = "requests")]
+    pub requests: Option<u32>,
+    /// Work per request: sleep:DURATION (idle) or spin:DURATION (busy CPU), e.g. sleep:10ms.
+    #[arg(long)]
+    pub work: Option<String>,
+    /// Payload bytes per request, echoed back by the action.
+    #[arg(long)]
+    pub payload: Option<u32>,
+    /// Results folder [default: results/<timestamp>-<scenario name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed of every random draw (recorded in results.json; chosen at random when absent).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Also write requests.csv with every request (memory grows with N·S·A).
+    #[arg(long)]
+    pub raw: bool,
+    /// Image for container runtimes (tag or ID) [default: stampede:latest].
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Address the driver's websocket server binds [default: 127.0.0.1:0, or 0.0.0.0:0 when
+    /// containers on a bridge must reach it].
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Host scenarios dial to reach the driver (when the driver runs in a container).
+    #[arg(long, env = "STAMPEDE_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// No summary on stdout (results are still written).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the results as JSON on stdout instead of the summary (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_runtime(s: &str) -> Result<RuntimeKind, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only this run's leftovers [default: every stampede run's].
+    #[arg(long)]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the image from the statically linked stampede binary (no Dockerfile, no registry).
+    Build(ImageBuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageBuildArgs {
+    /// Image tag.
+    #[arg(long, default_value = "stampede:latest")]
+    pub tag: String,
+    /// Statically linked stampede binary [default: this binary if static, else
+    /// target/x86_64-unknown-linux-gnu/release/stampede].
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
+    /// Pad the image with a filler file of this many MiB (to see what image size does to starts).
+    #[arg(long, default_value_t = 0)]
+    pub filler_mb: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results folder written by `stampede run`.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example: stampede compare results/process-run results/docker-run --out process-vs-docker.html")]
+pub struct CompareArgs {
+    /// Results folders written by `stampede run`; the first is the baseline of every ratio.
+    #[arg(required = true, num_args = 2..)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the HTML comparison.
+    #[arg(long, default_value = "compare.html")]
+    pub out: PathBuf,
+}

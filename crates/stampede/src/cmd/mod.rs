@@ -1,0 +1,52 @@
+//! One file per subcommand; [`run`] dispatches.
+
+mod clean;
+mod compare;
+mod image;
+mod progress;
+mod report;
+mod run;
+
+use crate::cli::{Cli, Command};
+
+/// An error that carries the process exit code it should produce.
+#[derive(Debug)]
+pub struct ExitCode(pub i32);
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+impl std::error::Error for ExitCode {}
+
+/// Attach an exit code to an error (shown as the error's outermost context).
+pub fn with_code(e: impl Into<anyhow::Error>, code: i32) -> anyhow::Error {
+    let e: anyhow::Error = e.into();
+    // The message stays the user's; the code travels as the error's source chain root.
+    anyhow::Error::new(ExitCode(code)).context(format!("{e:#}"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Clean(args) => clean::run(args),
+        Command::Image(c) => image::run(c),
+        Command::Report(args) => report::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Scenario => {
+            let exe = std::env::current_exe()?;
+            runtime()?.block_on(stampede_tiers::scenario::run(exe))?;
+            Ok(0)
+        }
+        Command::Action => {
+            // An action is tiny: one thread keeps its footprint (and its start) small.
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(stampede_tiers::action::run())?;
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `stampede run`: flags + file → one validated scenario → the driver → results and a summary.
+
+use anyhow::Context as _;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stampede_core::scenario::{self, Overrides, Work};
+use stampede_tiers::driver::{self, DriverConfig, Interrupt, LiveProgress};
+use stampede_tiers::exit;
+
+use super::with_code;
+use crate::cli::RunArgs;
+
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    // Validate before any work: file + flags become one typed scenario, or exit 2.
+    let work = args
+        .work
+        .as_deref()
+        .map(|w| w.parse::<Work>().map_err(|e| with_code(anyhow::anyhow!("--work: {e}"), exit::INVALID_INPUT)))
+        .transpose()?;
+    let ov = Overrides {
+        runtime: args.runtime,
+        scenarios: args.scenarios,
+        actions: args.actions,
+        requests: args.requests,
+        work,
+        payload: args.payload,
+        seed: args.seed,
+        image: args.image.clone(),
+    };
+    let scenario = match &args.scenario {
+        Some(path) => scenario::load_file(path, &ov),
+        None => scenario::from_cli(&ov),
+    }
+    .map_err(|e| with_code(e, exit::INVALID_INPUT))?;
+
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!("{}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"), scenario.name))
+    });
+    let progress = Arc::new(LiveProgress::default());
+    let cfg = DriverConfig {
+        scenario,
+        out_dir: out_dir.clone(),
+        raw: args.raw,
+        exe: std::env::current_exe().context("cannot find the stampede binary itself")?,
+        advertise: args.advertise.clone(),
+        listen: args.listen,
+        command_line: std::env::args().collect(),
+        progress: progress.clone(),
+    };
+
+    // The machine-wide CPU reading the driver-saturation warning is judged against.
+    stampede_report::warnings::mark_run_start();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let outcome = rt.block_on(async {
+        let interrupt = Interrupt::default();
+        // First Ctrl-C: stop, drain, report, clean up. Second: clean up now.
+        let signals = {
+            let i = interrupt.clone();
+            tokio::spawn(async move {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                for n in 0..2 {
+                    tokio::select! {
+                        r = tokio::signal::ctrl_c() => { if r.is_err() { return } }
+                        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                    }
+                    if n == 0 {
+                        eprintln!("\nstopping: collecting reports and cleaning up (Ctrl-C again to clean up now)");
+                        i.stop.cancel();
+                    } else {
+                        eprintln!("\ncleaning up now");
+                        i.now.cancel();
+                    }
+                }
+            })
+        };
+        // Progress is for a person watching: not for scripts (--json), not into a pipe or file.
+        let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
+        let bar = show_progress.then(super::progress::bar);
+        let ticker = bar.clone().map(|b| tokio::spawn(super::progress::show(progress.clone(), b)));
+        let r = driver::run(cfg, interrupt).await;
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        signals.abort();
+        r
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let code = e.exit_code();
+            return Err(with_code(e, code));
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome.results)?);
+    } else if !args.quiet {
+        print!("{}", stampede_report::summary_text(&outcome.results, Some(&out_dir)));
+    }
+    Ok(outcome.exit_code)
+}

@@ -1,0 +1,242 @@
+//! End-to-end runs on the real Docker Engine: scenarios and actions as containers.
+//!
+//! Needs the engine and the `stampede:latest` image (`scripts/test` builds it). Without them
+//! these tests fail with instructions — they never pass by skipping. Every run is labelled
+//! `stampede.run=<id>`; each test checks that nothing of its run is left.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IMAGE: &str = "stampede:latest";
+
+fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().expect("the docker CLI must be installed for these tests");
+    assert!(o.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn require_engine_and_image() {
+    let o = Command::new("docker").args(["image", "inspect", IMAGE]).output().expect("docker CLI");
+    assert!(
+        o.status.success(),
+        "these tests need the Docker engine and the {IMAGE} image: run scripts/test, or build it with \
+         `stampede image build` from the static binary ({})",
+        String::from_utf8_lossy(&o.stderr).trim()
+    );
+}
+
+fn leftovers(run_id: &str) -> (usize, usize) {
+    let filter = format!("label=stampede.run={run_id}");
+    let c = docker(&["ps", "-aq", "--filter", &filter]).lines().count();
+    let n = docker(&["network", "ls", "-q", "--filter", &filter]).lines().count();
+    (c, n)
+}
+
+fn container_of(run_id: &str, scenario: u32, action: u32) -> Option<String> {
+    let out = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=stampede.run={run_id}"),
+        "--filter",
+        "label=stampede.role=action",
+        "--filter",
+        &format!("label=stampede.scenario={scenario}"),
+        "--filter",
+        &format!("label=stampede.action={action}"),
+    ]);
+    out.lines().next().map(str::to_owned)
+}
+
+#[test]
+fn docker_run_end_to_end_accounts_for_everything_and_leaves_nothing() {
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let o = run(
+        &["run", "--runtime", "docker", "-S", "2", "-A", "10", "-N", "10", "--work", "sleep:10ms", "--out", out.to_str().unwrap()],
+        Duration::from_secs(300),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_eq!(a["instances_requested"], 22);
+    assert_eq!(a["instances_ready"], 22);
+    assert_eq!(a["requests_ok"], 200);
+    assert_eq!(a["requests_sent"], 200);
+    assert!(r["environment"]["runtime_versions"]["docker"].as_str().unwrap().starts_with("Docker"));
+    assert_eq!(r["environment"]["runtime_options"]["cli"]["docker"]["network"], "host");
+
+    let rows = csv_rows(&out.join("instances.csv"));
+    assert_eq!(rows.len(), 1 + 22);
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    for row in &rows[1..] {
+        for c in ["requested_us", "created_us", "started_us", "runtime_started_us", "connected_us", "ready_us", "removed_us"] {
+            assert!(!row[col(c)].is_empty(), "{c} empty in {row:?}");
+        }
+        let t = |c: &str| row[col(c)].parse::<i64>().unwrap();
+        assert!(t("requested_us") <= t("created_us") && t("created_us") <= t("started_us"));
+    }
+    // Our `started` next to Docker's State.StartedAt, for every action container. How close
+    // they are is a timing figure (the machine is shared): printed here, reported by runs and
+    // the benchmark, not asserted.
+    let skew = &r["metrics"]["runtime_start_skew"];
+    assert_eq!(skew["count"], 20, "{skew}");
+    eprintln!("runtime_start_skew: p50 {} µs, p99 {} µs", skew["p50_us"], skew["p99_us"]);
+    assert!(r["metrics"]["phase_create"]["count"].as_u64().unwrap() == 20);
+
+    let run_id = r["run"]["id"].as_str().unwrap();
+    assert_eq!(leftovers(run_id), (0, 0), "containers/networks left behind");
+}
+
+#[test]
+fn docker_pause_resume_and_per_scenario_networks() {
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
+    let file = dir.path().join("pause.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "docker-pause"
+[[group]]
+runtime = "docker"
+scenarios = 2
+actions = 2
+requests = 6
+work = "sleep:5ms"
+docker = { network = "per_scenario" }
+[[group.steps]]
+kind = "pause"
+after_requests = 3
+duration = "300ms"
+actions = [1]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("r");
+    let o = run(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], Duration::from_secs(300));
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let r = results(&out);
+    assert_eq!(r["accounting"]["requests_ok"], 24);
+    assert_eq!(r["metrics"]["pause_latency"]["count"], 2, "one pause per scenario");
+    // The request after a resume waits for the thaw: at least the work, and the pause
+    // itself is not in it (the resume clock starts after the pause).
+    let resume = &r["metrics"]["resume_latency"];
+    assert_eq!(resume["count"], 2);
+    assert!(resume["min_us"].as_u64().unwrap() >= 5_000, "{resume}");
+    // Closed loop: the pause waits for the action to be idle, so no request is frozen mid-way:
+    // every request still succeeds and none times out.
+    assert_eq!(r["accounting"]["requests_timed_out"], 0);
+    let run_id = r["run"]["id"].as_str().unwrap();
+    assert_eq!(leftovers(run_id), (0, 0));
+}
+
+#[test]
+fn a_killed_action_container_fails_the_run_with_exit_1_and_nothing_left() {
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let mut child = stampede(&[
+        "run", "--runtime", "docker", "-S", "1", "-A", "3", "-N", "60", "--work", "sleep:25ms", "--out", out.to_str().unwrap(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let run_id = wait_run_id(&out, Duration::from_secs(30));
+    let t0 = Instant::now();
+    let victim = loop {
+        if let Some(c) = container_of(&run_id, 0, 1) {
+            break c;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "action container never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    docker(&["kill", &victim]);
+
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(1));
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_eq!(a["instances_failed"], 1, "{a}");
+    assert_eq!(a["instances_requested"], 4);
+    let n = |k: &str| a[k].as_u64().unwrap();
+    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"));
+    assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"));
+    assert_eq!(leftovers(&run_id), (0, 0));
+}
+
+#[test]
+fn ctrl_c_of_the_docker_driver_writes_results_removes_everything_and_exits_130() {
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let mut child = stampede(&[
+        "run", "--runtime", "docker", "-S", "2", "-A", "3", "-N", "200", "--work", "sleep:50ms", "--out", out.to_str().unwrap(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let run_id = wait_run_id(&out, Duration::from_secs(30));
+    let t0 = Instant::now();
+    while container_of(&run_id, 1, 2).is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "containers never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    signal(child.id() as i32, libc::SIGINT);
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(130));
+    let r = results(&out);
+    assert_eq!(r["run"]["status"], "interrupted");
+    let a = &r["accounting"];
+    let n = |k: &str| a[k].as_u64().unwrap();
+    assert!(n("requests_ok") > 0 && n("requests_not_sent") > 0, "{a}");
+    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"));
+    assert_eq!(leftovers(&run_id), (0, 0));
+}
+
+#[test]
+fn a_missing_image_exits_3_before_creating_anything() {
+    let _serial = serial();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let before = docker(&["ps", "-aq", "--filter", "label=stampede.run"]).lines().count();
+    let o = run(
+        &["run", "--runtime", "docker", "--image", "stampede-does-not-exist:nope", "-S", "1", "-A", "1", "--out", out.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("stampede image build"), "the message says how to build it: {err}");
+    assert_eq!(docker(&["ps", "-aq", "--filter", "label=stampede.run"]).lines().count(), before);
+}
+
+#[test]
+fn an_unreachable_daemon_exits_3() {
+    let _serial = serial();
+    let dir = tempdir();
+    let o = stampede(&["run", "--runtime", "docker", "-S", "1", "-A", "1", "--out", dir.path().join("r").to_str().unwrap()])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("daemon"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[allow(unsafe_code)]
+fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}

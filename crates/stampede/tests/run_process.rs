@@ -1,0 +1,212 @@
+//! End-to-end runs of the real binary on the process runtime: the three tiers as processes.
+
+mod common;
+
+use common::*;
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn four_by_twenty_five_by_twenty_sleep_runs_clean_and_accounts_for_everything() {
+    let _serial = serial();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let o = run(
+        &["run", "-S", "4", "-A", "25", "-N", "20", "--work", "sleep:10ms", "--out", out.to_str().unwrap()],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&o.stderr));
+
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_eq!(a["instances_requested"], 104);
+    assert_eq!(a["instances_ready"], 104);
+    assert_eq!(a["instances_failed"], 0);
+    assert_eq!(a["requests_sent"], 2000);
+    assert_eq!(a["requests_ok"], 2000);
+    assert_eq!(a["requests_failed"], 0);
+    assert_eq!(a["requests_timed_out"], 0);
+    assert_eq!(r["run"]["status"], "complete");
+    assert_eq!(r["run"]["exit_code"], 0);
+
+    // The action measures its own service time: 10 ms of sleep must read as 10 ms (±10%).
+    let p50 = r["metrics"]["service_time"]["p50_us"].as_u64().unwrap();
+    assert!((9_000..=11_000).contains(&p50), "service_time p50 = {p50} µs");
+    for m in ["start_latency", "phase_boot", "phase_init", "request_rtt", "request_rtt_cold", "request_rtt_warm", "overhead"] {
+        let s = &r["metrics"][m];
+        for k in ["count", "min_us", "mean_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us"] {
+            assert!(s[k].is_u64(), "{m}.{k} missing in {s}");
+        }
+    }
+    assert_eq!(r["metrics"]["start_latency"]["count"], 100);
+    assert_eq!(r["metrics"]["request_rtt_cold"]["count"], 100, "one cold request per fresh action process");
+    assert_eq!(r["metrics"]["request_rtt_warm"]["count"], 1900);
+    let eff = r["efficiency"]["ratio"].as_f64().unwrap();
+    assert!(eff > 0.0 && eff <= 1.0, "efficiency {eff}");
+    assert_eq!(r["efficiency"]["ideal_us"], 200_000);
+
+    // instances.csv: a header and one row per scenario and action, each with its timestamps.
+    let rows = csv_rows(&out.join("instances.csv"));
+    assert_eq!(rows.len(), 1 + 104);
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name}"));
+    for row in &rows[1..] {
+        for c in ["requested_us", "started_us", "connected_us", "ready_us", "stopped_us", "process_entry_us", "self_ready_us"] {
+            assert!(!row[col(c)].is_empty(), "{c} empty in {row:?}");
+        }
+        let t = |c: &str| row[col(c)].parse::<i64>().unwrap();
+        // `started` is taken when spawn() returns; a fast child can connect before the parent
+        // thread gets to read the clock, so started and connected have no fixed order.
+        assert!(t("requested_us") <= t("started_us") && t("requested_us") <= t("connected_us"), "{row:?}");
+        assert!(t("connected_us") <= t("ready_us"), "{row:?}");
+        assert_eq!(row[col("outcome")], "ready");
+    }
+    assert_eq!(rows[1..].iter().filter(|r| r[col("role")] == "scenario").count(), 4);
+    assert!(stdout.contains("start_latency") && stdout.contains("efficiency"), "summary:\n{stdout}");
+}
+
+#[test]
+fn an_action_killed_with_sigkill_is_counted_as_failed_and_nothing_is_left_running() {
+    let _serial = serial();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let mut child = stampede(&["run", "-S", "2", "-A", "4", "-N", "40", "--work", "sleep:25ms", "--out", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run_id = wait_run_id(&out, Duration::from_secs(20));
+
+    // Wait until action 2 of scenario 0 is up and serving, then kill it hard.
+    let victim = loop {
+        let found = run_processes(&run_id, |id| id.ends_with("-g0-s0-a2"));
+        if let Some(p) = found.first() {
+            break p.0;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "run ended before the action started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    // SAFETY-free: libc::kill on a pid we just found; the worst case is ESRCH.
+    assert_eq!(unsafe_kill(victim), 0, "kill -9 {victim}");
+
+    let status = wait_for(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "a failed action means exit 1");
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_eq!(a["instances_requested"], 10);
+    assert_eq!(a["instances_failed"], 1, "{a}");
+    assert_eq!(a["instances_ready"], 9);
+    let n = |k: &str| a[k].as_u64().unwrap();
+    assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"), "{a}");
+    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"), "{a}");
+    assert_eq!(n("requests_planned"), 320);
+    assert!(n("requests_not_sent") > 0, "the killed action's remaining requests are not sent: {a}");
+    assert_eq!(r["run"]["status"], "failed");
+
+    let rows = csv_rows(&out.join("instances.csv"));
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let failed: Vec<_> = rows[1..].iter().filter(|r| r[col("outcome")] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0][col("instance_id")].ends_with("-g0-s0-a2"));
+    assert!(failed[0][col("error")].contains("connection lost"), "{:?}", failed[0]);
+
+    assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
+}
+
+#[test]
+fn ctrl_c_stops_writes_results_reaps_children_and_exits_130() {
+    let _serial = serial();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let mut child = stampede(&["run", "-S", "2", "-A", "3", "-N", "100", "--work", "sleep:50ms", "--out", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run_id = wait_run_id(&out, Duration::from_secs(20));
+    // Let the actions get going, then interrupt as a terminal would.
+    let t0 = std::time::Instant::now();
+    while run_processes(&run_id, |id| id.contains("-a")).len() < 6 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "actions never all started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    unsafe_signal(child.id() as i32, libc::SIGINT);
+
+    let status = wait_for(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130));
+    let r = results(&out);
+    assert_eq!(r["run"]["status"], "interrupted");
+    assert_eq!(r["run"]["exit_code"], 130);
+    let a = &r["accounting"];
+    let n = |k: &str| a[k].as_u64().unwrap();
+    assert_eq!(n("requests_planned"), 600);
+    assert!(n("requests_ok") > 0 && n("requests_not_sent") > 0, "{a}");
+    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"), "{a}");
+    assert_eq!(n("instances_requested"), n("instances_ready") + n("instances_failed"), "{a}");
+    assert_eq!(csv_rows(&out.join("instances.csv")).len(), 1 + 8);
+    assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
+}
+
+#[test]
+fn invalid_input_exits_2_naming_the_problem_and_starts_nothing() {
+    let _serial = serial();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let o = run(&["run", "-S", "0", "--out", out.to_str().unwrap()], Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--scenarios") && err.contains("at least 1"), "{err}");
+    assert!(!out.exists(), "nothing is created for invalid input");
+
+    let o = run(&["run", "--work", "nap:5ms"], Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--work"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[group]]\nscenarios = 2\nactoins = 3\n").unwrap();
+    let o = run(&["run", bad.to_str().unwrap()], Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.toml:3") && err.contains("actoins"), "{err}");
+}
+
+#[test]
+fn every_example_scenario_runs_on_the_process_runtime() {
+    let _serial = serial();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let dir = tempdir();
+    let mut ran = 0;
+    for e in std::fs::read_dir(&root).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Container-only examples are exercised by the Docker/Swarm tests.
+        if text.contains("runtime = \"docker\"") || text.contains("runtime = \"swarm\"") {
+            continue;
+        }
+        let out = dir.path().join(path.file_stem().unwrap());
+        let o = run(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], Duration::from_secs(180));
+        let r = results(&out);
+        let a = &r["accounting"];
+        let n = |k: &str| a[k].as_u64().unwrap();
+        assert_eq!(n("instances_requested"), n("instances_ready") + n("instances_failed"), "{}: {a}", path.display());
+        assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"), "{}: {a}", path.display());
+        assert_eq!(o.status.code(), Some(0), "{}: {a}\n{}", path.display(), String::from_utf8_lossy(&o.stderr));
+        ran += 1;
+    }
+    assert!(ran >= 3, "only {ran} example scenarios ran");
+}
+
+fn unsafe_kill(pid: i32) -> i32 {
+    unsafe_signal(pid, libc::SIGKILL)
+}
+
+#[allow(unsafe_code)]
+fn unsafe_signal(pid: i32, sig: i32) -> i32 {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) }
+}
