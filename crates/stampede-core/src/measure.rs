@@ -35,6 +35,10 @@ pub mod names {
     pub const RESUME_LATENCY: &str = "resume_latency";
     pub const KILL_LATENCY: &str = "kill_latency";
     pub const REMOVE_LATENCY: &str = "remove_latency";
+    /// RTT of an eviction probe that found a fresh (cold) process: the instance was evicted.
+    pub const EVICTION_PROBE_COLD: &str = "eviction_probe_cold";
+    /// RTT of an eviction probe that reached the same warm process.
+    pub const EVICTION_PROBE_WARM: &str = "eviction_probe_warm";
     /// |our `started` − the runtime's own start time| (Docker `State.StartedAt`).
     pub const RUNTIME_START_SKEW: &str = "runtime_start_skew";
 }

@@ -52,9 +52,21 @@ fn every_example_scenario_validates() {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with('#'), "{} must start with a comment saying what it shows", path.display());
         // Small enough to run in seconds on the process runtime.
-        let instances: u32 = scenario.groups.iter().map(|g| g.scenarios + g.scenarios * g.actions).sum();
+        let instances: u32 = scenario.groups.iter().map(|g| g.scenarios + g.scenarios * action_instances(g)).sum();
         assert!(instances <= 60, "{}: {instances} instances", path.display());
     }
+}
+
+/// Action instances one scenario of `g` starts: one per slot, times the churn cycles, times the
+/// requests (closed loop) or bursts (open loop) for one-shot. Churn by duration counts once.
+fn action_instances(g: &Group) -> u32 {
+    let per_cycle = match (&g.lifecycle, &g.arrivals) {
+        (Lifecycle::OneShot, Arrivals::Closed) => g.requests,
+        (Lifecycle::OneShot, Arrivals::Open { burst, .. }) => g.requests.div_ceil(*burst),
+        _ => 1,
+    };
+    let cycles = g.churn.and_then(|c| c.cycles).unwrap_or(1);
+    g.actions * per_cycle * cycles
 }
 
 #[test]
@@ -76,6 +88,8 @@ fn minimal_file_gets_every_default() {
     assert_eq!((g.start_delay, g.start_concurrency, g.warmup), (Duration::ZERO, None, false));
     assert_eq!(g.timeouts, Timeouts { ready: Duration::from_secs(60), request: Duration::from_secs(30) });
     assert!(g.steps.is_empty());
+    assert_eq!((g.churn, g.start_rate, g.image_filler_mb), (None, None, 0));
+    assert_eq!(s.start_rate, None);
     assert_eq!(g.docker, DockerOptions { network: DockerNetwork::Host });
     assert_eq!(
         g.swarm,
@@ -149,10 +163,115 @@ fn full_file_sets_every_field() {
 }
 
 #[test]
+fn workload_file_sets_every_workload_field() {
+    let s = good("workload.toml");
+    assert_eq!(s.start_rate, Some(StartRate { qps: 20.0, burst: 5 }));
+    let g: Vec<&Group> = s.groups.iter().collect();
+
+    assert_eq!(g[0].churn, Some(Churn { cycles: Some(5), duration: None }));
+    assert_eq!(g[0].start_rate, Some(StartRate { qps: 10.0, burst: 2 }));
+    assert_eq!(g[0].image_filler_mb, 50);
+    assert_eq!(g[0].lifecycle, Lifecycle::KeepWarm);
+
+    assert_eq!(g[1].lifecycle, Lifecycle::KeepWarm);
+    assert_eq!(g[1].churn, Some(Churn { cycles: None, duration: Some(Duration::from_secs(30)) }));
+    // burst defaults to 1; qps may be fractional.
+    assert_eq!(g[1].start_rate, Some(StartRate { qps: 0.5, burst: 1 }));
+    assert_eq!(g[1].image_filler_mb, 0);
+
+    assert_eq!(g[2].churn, Some(Churn { cycles: Some(3), duration: Some(Duration::from_secs(60)) }));
+    assert_eq!(g[2].start_rate, None);
+
+    assert_eq!(g[3].lifecycle, Lifecycle::PauseBetweenBursts);
+    assert_eq!(g[3].arrivals, Arrivals::Open { iat: Iat::Fixed { value: ms(100) }, burst: 5 });
+    assert_eq!(g[3].steps, vec![Step::Kill { actions: ActionSelector::Indices(vec![0]), after_requests: 5 }]);
+
+    assert_eq!(g[4].lifecycle, Lifecycle::EvictionProbe { idle: Duration::from_secs(30) });
+    assert_eq!(g[4].steps.len(), 1);
+
+    assert_eq!(g[5].lifecycle, Lifecycle::OneShot);
+    assert_eq!(g[5].start_rate, Some(StartRate { qps: 100.0, burst: 10 }));
+
+    // Accepted on the process runtime: the driver warns and ignores it there.
+    assert_eq!((g[6].runtime, g[6].image_filler_mb), (RuntimeKind::Process, MAX_IMAGE_FILLER_MB));
+}
+
+#[test]
 fn the_model_round_trips_through_json() {
-    let s = good("full.toml");
-    let json = serde_json::to_string(&s).unwrap();
-    assert_eq!(serde_json::from_str::<Scenario>(&json).unwrap(), s);
+    for path in fixtures("good") {
+        let s = load(&path);
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Scenario>(&json).unwrap(), s, "{}", path.display());
+    }
+    // The JSON names of the new fields, as results.json records them.
+    let s = good("workload.toml");
+    let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+    assert_eq!(v["start_rate"], serde_json::json!({ "qps": 20.0, "burst": 5 }));
+    assert_eq!(v["groups"][0]["churn"], serde_json::json!({ "cycles": 5, "duration_us": null }));
+    assert_eq!(v["groups"][1]["churn"], serde_json::json!({ "cycles": null, "duration_us": 30_000_000 }));
+    assert_eq!(v["groups"][0]["image_filler_mb"], 50);
+    assert_eq!(v["groups"][3]["lifecycle"], serde_json::json!({ "mode": "pause_between_bursts" }));
+    assert_eq!(v["groups"][4]["lifecycle"], serde_json::json!({ "mode": "eviction_probe", "idle_us": 30_000_000 }));
+    assert_eq!(v["groups"][6]["start_rate"], serde_json::Value::Null);
+}
+
+#[test]
+fn every_lifecycle_has_a_string_and_a_table_form() {
+    for (text, want) in [
+        ("\"keep_warm\"", Lifecycle::KeepWarm),
+        ("{ mode = \"keep_warm\" }", Lifecycle::KeepWarm),
+        ("\"one_shot\"", Lifecycle::OneShot),
+        ("{ mode = \"one_shot\" }", Lifecycle::OneShot),
+        ("\"pause_between_bursts\"", Lifecycle::PauseBetweenBursts),
+        ("{ mode = \"pause_between_bursts\" }", Lifecycle::PauseBetweenBursts),
+        ("{ mode = \"eviction_probe\", idle = \"1.5s\" }", Lifecycle::EvictionProbe { idle: ms(1500) }),
+    ] {
+        let file = format!(
+            "[[group]]\nrequests = 4\narrivals = {{ mode = \"open\", iat = \"10ms\", burst = 2 }}\nlifecycle = {text}\n"
+        );
+        let s = from_str(&file, None, &Overrides::default()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(s.groups[0].lifecycle, want, "{text}");
+    }
+}
+
+#[test]
+fn bad_start_rates_are_refused() {
+    for (value, message) in [
+        ("{ qps = -1 }", "must be a finite number greater than 0, got -1"),
+        ("{ qps = inf }", "must be a finite number greater than 0, got inf"),
+        ("{ qps = 1e-300 }", "is too small"),
+        ("{ burst = 2 }", "missing; expected launches per second"),
+        ("{ qps = 1, burst = 1.5 }", "expected an integer"),
+    ] {
+        let err = invalid(&format!("start_rate = {value}\n[[group]]\n"), &Overrides::default());
+        assert_eq!(err.line(), Some(1), "{value}: {err}");
+        assert!(err.problems()[0].message.contains(message), "{value}: {err}");
+    }
+}
+
+#[test]
+fn pause_between_bursts_checks_the_requests_flag() {
+    // The file's N has room for two bursts; --requests 2 leaves one.
+    let text = "[[group]]\nrequests = 4\nlifecycle = \"pause_between_bursts\"\narrivals = { mode = \"open\", iat = \"10ms\", burst = 2 }\n";
+    assert!(from_str(text, None, &Overrides::default()).is_ok());
+    let err = invalid(text, &Overrides { requests: Some(2), ..Default::default() });
+    assert_eq!(
+        err.to_string(),
+        "t.toml:3: group[0].lifecycle: \"pause_between_bursts\" needs more than one burst: burst (2, set at line 4) equals requests (2, set by --requests), so there is no idle gap to pause in"
+    );
+}
+
+#[test]
+fn an_invalid_lifecycle_or_arrivals_does_not_cascade() {
+    // arrivals is invalid, so pause_between_bursts is not also reported as "closed loop".
+    let text = "[[group]]\nlifecycle = \"pause_between_bursts\"\narrivals = { mode = \"open\", iat = \"0s\" }\n";
+    let err = invalid(text, &Overrides::default());
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert_eq!(err.field(), Some("group[0].arrivals.iat"));
+    // lifecycle is invalid, so churn is not checked against it.
+    let text = "[[group]]\nlifecycle = \"once\"\nchurn = { cycles = 2 }\nsteps = [{ kind = \"pause\", after_requests = 1, duration = \"1ms\" }]\n";
+    let err = invalid(text, &Overrides::default());
+    assert_eq!(err.problems().len(), 1, "{err}");
 }
 
 /// The `# expect-…:` comments of a bad fixture.

@@ -79,8 +79,26 @@ pub async fn build_image(docker: &Docker, binary: &Path, tag: &str, filler_mb: u
         return Err(ImageError::NotStatic { path: binary.to_owned(), command: STATIC_BUILD_COMMAND });
     }
     let exe = std::fs::read(binary).map_err(read_error)?;
-    let context = build_context(&exe, filler_mb);
+    let context = build_context(Some(&exe), filler_mb, dockerfile(filler_mb > 0));
+    run_build(docker, context, tag).await
+}
 
+/// Build `<base>` plus a `/filler` of `filler_mb` MiB of incompressible bytes, tagged
+/// `stampede-filler:<N>mb`, and return the tag. This is how a scenario's `image_filler_mb` shows
+/// what image size does to start time (STeLLAR's filler), without rebuilding the binary image.
+pub async fn build_filler_image(docker: &Docker, base: &str, filler_mb: u32) -> Result<String, ImageError> {
+    let tag = format!("stampede-filler:{filler_mb}mb");
+    let context = build_context(None, filler_mb, format!("FROM {base}\nCOPY filler /filler\n"));
+    run_build(docker, context, &tag).await?;
+    Ok(tag)
+}
+
+/// Send a build context to the engine, follow its progress, and return the built image's ID.
+async fn run_build(
+    docker: &Docker,
+    context: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    tag: &str,
+) -> Result<String, ImageError> {
     let options = BuildImageOptionsBuilder::new()
         .dockerfile("Dockerfile")
         .t(tag)
@@ -114,8 +132,9 @@ fn dockerfile(with_filler: bool) -> String {
 /// that a multi-GiB filler never sits in memory; the small entries and the end-of-archive marker
 /// follow from a regular `tar::Builder`.
 fn build_context(
-    exe: &[u8],
+    exe: Option<&[u8]>,
     filler_mb: u32,
+    dockerfile: String,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let filler_len = filler_mb as usize * MIB;
     let mut head = Vec::new();
@@ -123,8 +142,10 @@ fn build_context(
         head.extend_from_slice(tar_header("filler", filler_len, 0o644).as_bytes());
     }
     let mut tail = tar::Builder::new(Vec::new());
-    append(&mut tail, "Dockerfile", dockerfile(filler_len > 0).as_bytes(), 0o644);
-    append(&mut tail, "stampede", exe, 0o755);
+    append(&mut tail, "Dockerfile", dockerfile.as_bytes(), 0o644);
+    if let Some(exe) = exe {
+        append(&mut tail, "stampede", exe, 0o755);
+    }
     let tail = tail.into_inner().expect("writing to a Vec cannot fail");
 
     // A whole number of MiB is a whole number of tar blocks: the filler data needs no padding.
@@ -179,7 +200,7 @@ mod tests {
     #[tokio::test]
     async fn context_is_a_valid_tar_with_filler() {
         let exe = b"\x7fELF-not-really".to_vec();
-        let parts: Vec<Bytes> = build_context(&exe, 1).map(|b| b.unwrap()).collect().await;
+        let parts: Vec<Bytes> = build_context(Some(&exe), 1, dockerfile(true)).map(|b| b.unwrap()).collect().await;
         let all: Vec<u8> = parts.concat();
         assert_eq!(all.len() % TAR_BLOCK, 0);
         let mut archive = tar::Archive::new(&all[..]);

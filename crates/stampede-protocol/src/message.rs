@@ -36,8 +36,9 @@ pub struct Assignment {
     pub raw: bool,
     /// Image (tag or ID) the scenario launches its actions from, for container runtimes.
     pub image: String,
-    /// The µs (on the scenario's timeline) after which the scenario gives up on its whole run.
-    pub deadline_ms: u64,
+    /// Launch rate limit for this scenario's actions: the group's own, or its share of the
+    /// run's, whichever is stricter.
+    pub start_rate: Option<stampede_core::scenario::StartRate>,
 }
 
 /// A scenario's final report: everything it measured.

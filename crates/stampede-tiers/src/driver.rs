@@ -29,7 +29,7 @@ use stampede_core::results::{
     contention, starts_per_second, Accounting, Efficiency, Environment, GroupResult, Results, RunInfo, RunStatus, Warning,
     SCHEMA_VERSION,
 };
-use stampede_core::scenario::{GroupsMode, RuntimeKind, Scenario};
+use stampede_core::scenario::{GroupsMode, RuntimeKind, Scenario, StartRate};
 use stampede_core::stats::Metrics;
 use stampede_protocol::{Assignment, Message, Progress, RecvError};
 use stampede_runtime::{env, LaunchSpec, Runtime, RuntimeError};
@@ -180,6 +180,29 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
             }),
         );
     }
+    // Image-size experiments: a filler-padded action image, built once per size.
+    let mut action_images: BTreeMap<u32, String> = BTreeMap::new();
+    for (i, g) in scenario.groups.iter().enumerate() {
+        let base = g.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
+        let image = if g.image_filler_mb == 0 {
+            base
+        } else if g.effective_action_runtime() == RuntimeKind::Process {
+            results.warnings.push(Warning {
+                kind: "image_filler_ignored".into(),
+                message: format!(
+                    "group {}: image_filler_mb = {} is ignored: the process runtime has no image (use runtime = \"docker\" or \"swarm\")",
+                    g.name, g.image_filler_mb
+                ),
+            });
+            base
+        } else {
+            let docker = stampede_docker::DockerRuntime::connect().await.map_err(DriverError::RuntimeUnavailable)?;
+            stampede_docker::build_filler_image(docker.client(), &base, g.image_filler_mb).await.map_err(|e| {
+                DriverError::RuntimeUnavailable(RuntimeError::Unavailable { runtime: g.effective_action_runtime(), reason: e.to_string() })
+            })?
+        };
+        action_images.insert(i as u32, image);
+    }
     results.scenario = scenario.clone();
     stampede_report::write_results_json(&cfg.out_dir, &results)?;
 
@@ -218,6 +241,13 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
         interrupt: interrupt.clone(),
         progress: cfg.progress.clone(),
         runtimes: runtimes_by_kind.clone(),
+        action_images,
+        run_rate: scenario.start_rate.map(|r| Arc::new(crate::rate::RateLimiter::new(r))),
+        run_rate_share: scenario.start_rate.map(|r| {
+            // The run's action launches are paced by every scenario at once: each gets its share.
+            let total = scenario.groups.iter().map(|g| g.scenarios).sum::<u32>().max(1);
+            StartRate { qps: r.qps / f64::from(total), burst: (r.burst / total).max(1) }
+        }),
     });
     for g in &scenario.groups {
         cfg.progress
@@ -296,6 +326,12 @@ struct RunCtx {
     interrupt: Interrupt,
     progress: Arc<LiveProgress>,
     runtimes: BTreeMap<RuntimeKind, Arc<dyn Runtime>>,
+    /// Image each group's actions run (the group's image, or its filler-padded variant).
+    action_images: BTreeMap<u32, String>,
+    /// The run's start-rate limit, paced here for scenario launches ...
+    run_rate: Option<Arc<crate::rate::RateLimiter>>,
+    /// ... and each scenario's share of it for its action launches.
+    run_rate_share: Option<StartRate>,
 }
 
 /// Launch a group's S scenarios, hand out assignments, collect reports, stop and remove them.
@@ -321,6 +357,7 @@ async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcom
         clock: ctx.clock,
         limiter: Arc::new(Semaphore::new(group.start_concurrency.unwrap_or_else(|| default_start_concurrency(group.runtime)) as usize)),
         in_flight: Arc::new(AtomicU32::new(0)),
+        rate: ctx.run_rate.clone(),
     });
     let image = group.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
 
@@ -393,8 +430,8 @@ async fn run_one_scenario(
         group: group.clone(),
         seed: ctx.seed,
         raw: ctx.raw,
-        image: image.to_owned(),
-        deadline_ms: 0,
+        image: ctx.action_images.get(&g).cloned().unwrap_or_else(|| image.to_owned()),
+        start_rate: crate::rate::stricter(group.start_rate, ctx.run_rate_share),
     };
     out.accounting.instances_requested += 1;
     ctx.progress.scenarios_launched.fetch_add(1, Ordering::Relaxed);

@@ -4,6 +4,8 @@
 //! `requested → created → started → connected → ready` the same way:
 //! - `requested` is taken before waiting for a launch slot, so queueing behind the start
 //!   concurrency limit is part of the start latency the user feels;
+//! - a start-rate limit, if any, is waited for *before* `requested` (it is the experiment's
+//!   pacing, not the runtime's latency);
 //! - the slot (a semaphore permit) is held only for the runtime's create+start calls, which is
 //!   what the limit is about;
 //! - `connected` is when the token-checked handshake was accepted, `ready` when `ready` arrived.
@@ -31,6 +33,8 @@ pub struct Launcher {
     pub limiter: Arc<Semaphore>,
     /// Launches requested and not yet ready or failed (the contention measure).
     pub in_flight: Arc<AtomicU32>,
+    /// Launch pacing (`start_rate`), if any.
+    pub rate: Option<Arc<crate::rate::RateLimiter>>,
 }
 
 /// A child that became ready, with its connection.
@@ -62,6 +66,18 @@ impl Launcher {
         after_hello: Option<Message>,
         cancel: &CancellationToken,
     ) -> Result<ReadyChild, Option<Handle>> {
+        // Pacing comes before `requested`: a rate limit is the experiment's own schedule, and the
+        // launch is only decided when its token is granted, so start latency stays the runtime's.
+        if let Some(rate) = &self.rate {
+            tokio::select! {
+                _ = rate.acquire() => {}
+                _ = cancel.cancelled() => {
+                    rec.outcome = Outcome::Failed;
+                    rec.error = Some("interrupted before launch".into());
+                    return Err(None);
+                }
+            }
+        }
         let t_req = Instant::now();
         let deadline = tokio::time::Instant::from_std(t_req + ready_timeout);
         rec.requested_us = Some(self.clock.us_at(t_req));

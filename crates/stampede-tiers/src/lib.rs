@@ -16,6 +16,7 @@ pub mod action;
 pub mod driver;
 pub mod identity;
 pub mod launch;
+pub mod rate;
 pub mod runtimes;
 pub mod scenario;
 pub mod server;

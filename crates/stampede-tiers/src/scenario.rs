@@ -147,6 +147,7 @@ pub async fn run(exe: std::path::PathBuf) -> Result<(), ScenarioError> {
             clock,
             limiter: Arc::new(Semaphore::new(concurrency as usize)),
             in_flight: Arc::new(AtomicU32::new(0)),
+            rate: assignment.start_rate.map(|r| Arc::new(crate::rate::RateLimiter::new(r))),
         },
         callback: action_callback,
         token,
@@ -232,43 +233,64 @@ async fn watch_driver(mut rx: Receiver<stampede_protocol::conn::ClientStream>, c
     let _ = stopped.send(());
 }
 
-/// One action slot: one instance kept warm, or a fresh instance per request/burst (one-shot).
+/// One action slot: one instance kept warm, or a fresh instance per request/burst (one-shot),
+/// and that again for every churn cycle.
 async fn run_slot(ctx: &Ctx, a: u32) -> SlotOutcome {
     let asg = &ctx.assignment;
     let group = &asg.group;
     let plan = plan_action(group, asg.seed, asg.group_index, asg.scenario_index, a);
-    let planned = planned_requests(group, a);
-    ctx.progress.requests_planned.fetch_add(u64::from(planned), Ordering::Relaxed);
     let mut out = SlotOutcome::default();
-    out.accounting.requests_planned = u64::from(planned);
-
-    // Units of work, each served by one instance: all requests (keep warm), or one request /
-    // one burst each (one-shot).
-    let ids: Vec<u32> = (0..planned).collect();
-    let units: Vec<Vec<u32>> = match (&group.lifecycle, &group.arrivals) {
-        (Lifecycle::KeepWarm, _) => vec![ids],
-        (Lifecycle::OneShot, Arrivals::Open { burst, .. }) => ids.chunks((*burst).max(1) as usize).map(<[u32]>::to_vec).collect(),
-        (Lifecycle::OneShot, Arrivals::Closed) => ids.chunks(1).map(<[u32]>::to_vec).collect(),
+    let per_cycle = planned_requests(group, a);
+    let (max_cycles, churn_until) = match group.churn {
+        Some(c) => (c.cycles.unwrap_or(u32::MAX), c.duration.map(|d| Instant::now() + d)),
+        None => (1, None),
     };
-    let origin = tokio::time::Instant::now();
-    for (incarnation, unit) in units.iter().enumerate() {
-        if ctx.cancel.is_cancelled() {
-            out.accounting.requests_not_sent += unit.len() as u64;
-            continue;
+    let mut incarnation = 0u32;
+    for cycle in 0..max_cycles {
+        let over = churn_until.is_some_and(|t| Instant::now() >= t);
+        if cycle > 0 && (over || ctx.cancel.is_cancelled()) {
+            break;
         }
-        // Open loop: a one-shot instance is launched at its first request's scheduled time,
-        // so its start-up shows in that request's latency, as a user would feel it.
-        if let (Lifecycle::OneShot, Some(offsets)) = (&group.lifecycle, &plan.arrival_offsets) {
-            let at = origin + offsets[unit[0] as usize];
-            tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = ctx.cancel.cancelled() => {} }
+        ctx.progress.requests_planned.fetch_add(u64::from(per_cycle), Ordering::Relaxed);
+        out.accounting.requests_planned += u64::from(per_cycle);
+
+        // Units of work, each served by one instance: all requests (keep warm and its
+        // variants), or one request / one burst each (one-shot).
+        let ids: Vec<u32> = (0..per_cycle).collect();
+        let units: Vec<Vec<u32>> = match (&group.lifecycle, &group.arrivals) {
+            (Lifecycle::OneShot, Arrivals::Open { burst, .. }) => {
+                ids.chunks((*burst).max(1) as usize).map(<[u32]>::to_vec).collect()
+            }
+            (Lifecycle::OneShot, Arrivals::Closed) => ids.chunks(1).map(<[u32]>::to_vec).collect(),
+            _ => vec![ids],
+        };
+        let origin = tokio::time::Instant::now();
+        for unit in &units {
+            if ctx.cancel.is_cancelled() {
+                out.accounting.requests_not_sent += unit.len() as u64;
+                continue;
+            }
+            // One-shot: the instance is launched when its first request is due (open loop: at its
+            // scheduled time), and that request's latency counts from then, so the cold start
+            // shows in it, as a user would feel it.
+            let due = match (&group.lifecycle, &plan.arrival_offsets) {
+                (Lifecycle::OneShot, Some(offsets)) => {
+                    let at = origin + offsets[unit[0] as usize];
+                    tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = ctx.cancel.cancelled() => {} }
+                    Some(at)
+                }
+                (Lifecycle::OneShot, None) => Some(tokio::time::Instant::now()),
+                _ => None,
+            };
+            run_instance(ctx, a, incarnation, unit, due, &plan, &mut out).await;
+            incarnation += 1;
         }
-        run_instance(ctx, a, incarnation as u32, unit, &plan, &mut out).await;
     }
     out
 }
 
-/// Requests this action will be sent: N, or fewer when a kill step cuts it short.
-fn planned_requests(group: &Group, a: u32) -> u32 {
+/// The kill step that ends this action early, if any: its `after_requests`.
+fn kill_after(group: &Group, a: u32) -> Option<u32> {
     group
         .steps
         .iter()
@@ -276,17 +298,38 @@ fn planned_requests(group: &Group, a: u32) -> u32 {
             Step::Kill { actions, after_requests } if actions.contains(a) => Some(*after_requests),
             _ => None,
         })
-        .fold(group.requests, u32::min)
+        .min()
 }
 
-/// Launch one instance, send it `unit`'s requests, stop and remove it.
-async fn run_instance(ctx: &Ctx, a: u32, incarnation: u32, unit: &[u32], plan: &ActionPlan, out: &mut SlotOutcome) {
+/// Requests one instance cycle of this action will be sent: N, fewer when a kill step cuts it
+/// short, one more when an eviction probe follows.
+fn planned_requests(group: &Group, a: u32) -> u32 {
+    match (kill_after(group, a), &group.lifecycle) {
+        (Some(k), _) => k.min(group.requests),
+        (None, Lifecycle::EvictionProbe { .. }) => group.requests + 1,
+        (None, _) => group.requests,
+    }
+}
+
+/// Launch one instance, send it `unit`'s requests, stop and remove it. With `due`, the unit's
+/// requests count from then (one-shot); otherwise from when the instance was ready.
+async fn run_instance(
+    ctx: &Ctx,
+    a: u32,
+    incarnation: u32,
+    unit: &[u32],
+    due: Option<tokio::time::Instant>,
+    plan: &ActionPlan,
+    out: &mut SlotOutcome,
+) {
     let asg = &ctx.assignment;
     let group = &asg.group;
     let clock = &ctx.launcher.clock;
     let kind = ctx.launcher.runtime.kind();
     let base = format!("{}-a{a}", ctx.instance_prefix);
-    let instance_id = if matches!(group.lifecycle, Lifecycle::OneShot) { format!("{base}-i{incarnation}") } else { base };
+    // Fresh instances of one slot (one-shot, churn) need names of their own.
+    let fresh_each_time = matches!(group.lifecycle, Lifecycle::OneShot) || group.churn.is_some();
+    let instance_id = if fresh_each_time { format!("{base}-i{incarnation}") } else { base };
     let mut rec = InstanceRecord {
         instance_id: instance_id.clone(),
         role: Some(Role::Action),
@@ -303,7 +346,7 @@ async fn run_instance(ctx: &Ctx, a: u32, incarnation: u32, unit: &[u32], plan: &
         (env::INSTANCE_ID.to_owned(), instance_id.clone()),
         (env::RUN_ID.to_owned(), asg.run_id.clone()),
     ];
-    if matches!(group.lifecycle, Lifecycle::OneShot) {
+    if fresh_each_time {
         env.push(("STAMPEDE_INCARNATION".to_owned(), incarnation.to_string()));
     }
     let spec = LaunchSpec {
@@ -339,74 +382,90 @@ async fn run_instance(ctx: &Ctx, a: u32, incarnation: u32, unit: &[u32], plan: &
     let handle = child.handle.clone();
     let link = Link::new(child.conn, ctx.launcher.server.clone());
 
-    // The unit's requests, with this slot's pause/kill steps.
-    let started_at = tokio::time::Instant::now();
+    // The unit's requests, with this slot's pause/kill steps and lifecycle pauses.
+    let started_at = due.unwrap_or_else(tokio::time::Instant::now);
     let open = plan.arrival_offsets.as_ref();
+    let burst = match &group.arrivals {
+        Arrivals::Open { burst, .. } => (*burst).max(1),
+        Arrivals::Closed => 1,
+    };
     let mut inflight: JoinSet<ReqResult> = JoinSet::new();
     let mut results: Vec<ReqResult> = Vec::with_capacity(unit.len());
-    let mut resume_started: Option<Instant> = None;
+    // When each resume call started: the next response after it gives the resume latency.
+    let mut resumes: Vec<Instant> = Vec::new();
     let mut sent = 0u64;
     for &i in unit {
         if ctx.cancel.is_cancelled() || link.lost() {
             break;
         }
+        let probe = matches!(group.lifecycle, Lifecycle::EvictionProbe { .. }) && i == group.requests;
         // Open loop: absolute schedule, relative to this instance's first request.
-        let scheduled = match open {
-            Some(offsets) => {
-                let at = started_at + (offsets[i as usize] - offsets[unit[0] as usize]);
-                tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = ctx.cancel.cancelled() => break }
-                at.into_std()
+        let send_at = match open {
+            Some(offsets) if !probe => Some(started_at + (offsets[i as usize] - offsets[unit[0] as usize])),
+            _ => None,
+        };
+        if let (Lifecycle::PauseBetweenBursts, Some(at)) = (&group.lifecycle, send_at) {
+            // Freeze the idle instance between bursts; thaw it when the next burst is due,
+            // so the thaw lands in that burst's latency as it would on a FaaS platform.
+            if i > unit[0] && i % burst == 0 {
+                drain(&mut inflight, &mut results).await;
+                if let Some(r) = pause_for(ctx, &handle, at, &mut out.metrics).await {
+                    resumes.push(r);
+                }
             }
+        }
+        if let Lifecycle::EvictionProbe { idle } = &group.lifecycle {
+            if probe {
+                // Idle, then one request: did it reach the same warm process?
+                drain(&mut inflight, &mut results).await;
+                tokio::select! { _ = tokio::time::sleep(*idle) => {}, _ = ctx.cancel.cancelled() => break }
+            }
+        }
+        if let Some(at) = send_at {
+            tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = ctx.cancel.cancelled() => break }
+        }
+        let scheduled = match send_at {
+            Some(d) => d.into_std(),
+            // A one-shot closed-loop request was due when its instance was asked for.
+            None if i == unit[0] && matches!(group.lifecycle, Lifecycle::OneShot) => started_at.into_std(),
             None => Instant::now(),
         };
         for step in group.steps.iter().filter(|s| s.actions().contains(a) && s.after_requests() == i) {
             if let Step::Pause { duration, .. } = step {
                 // Let the requests already sent finish first, so the pause freezes an idle action.
-                while let Some(r) = inflight.join_next().await {
-                    results.extend(r.ok());
-                }
-                let t0 = Instant::now();
-                match ctx.launcher.runtime.pause(&handle).await {
-                    Ok(()) => {
-                        out.metrics.record(names::PAUSE_LATENCY, us(t0.elapsed()));
-                        tokio::select! { _ = tokio::time::sleep(*duration) => {}, _ = ctx.cancel.cancelled() => {} }
-                        let t1 = Instant::now();
-                        match ctx.launcher.runtime.resume(&handle).await {
-                            Ok(()) => resume_started = Some(t1),
-                            Err(e) => tracing::warn!("{e}"),
-                        }
-                    }
-                    Err(e) => tracing::warn!("{e}"),
+                drain(&mut inflight, &mut results).await;
+                if let Some(r) = pause_for(ctx, &handle, tokio::time::Instant::now() + *duration, &mut out.metrics).await {
+                    resumes.push(r);
                 }
             }
         }
         let req = PlannedRequest {
             id: u64::from(i),
             work: group.work.kind,
-            duration: plan.work_durations[i as usize],
+            // The probe reuses the last drawn duration: it asks "warm or cold?", not "how long".
+            duration: plan.work_durations.get(i as usize).or(plan.work_durations.last()).copied().unwrap_or_default(),
             payload: group.payload.request,
             response_size: group.payload.response,
-            scheduled,
+            // A resumed or probed request counts from when it is sent; an open-loop one from its
+            // schedule, so a late send is charged to the system, not hidden (no coordinated omission).
+            scheduled: if probe { Instant::now() } else { scheduled },
             timeout: group.timeouts.request,
         };
         sent += 1;
-        if open.is_some() {
+        if open.is_some() && !probe {
             let link = link.clone();
             inflight.spawn(async move { link.request(req).await });
         } else {
             let r = link.request(req).await;
-            if let (Some(t1), Some(at)) = (resume_started, r.received_at) {
-                out.metrics.record(names::RESUME_LATENCY, us(at.saturating_duration_since(t1)));
-                resume_started = None;
+            if probe && r.outcome == RequestOutcome::Ok {
+                let rtt = us(r.received_at.unwrap_or(r.sent_at).saturating_duration_since(r.scheduled));
+                out.metrics.record(if r.cold { names::EVICTION_PROBE_COLD } else { names::EVICTION_PROBE_WARM }, rtt);
             }
             results.push(r);
         }
     }
-    while let Some(r) = inflight.join_next().await {
-        results.extend(r.ok());
-    }
-    if let Some(t1) = resume_started {
-        // Open loop: the first response after the resume.
+    drain(&mut inflight, &mut results).await;
+    for t1 in resumes {
         if let Some(at) = results.iter().filter_map(|r| r.received_at).filter(|at| *at >= t1).min() {
             out.metrics.record(names::RESUME_LATENCY, us(at - t1));
         }
@@ -461,10 +520,7 @@ async fn run_instance(ctx: &Ctx, a: u32, incarnation: u32, unit: &[u32], plan: &
 
     // Did the instance live through its lifecycle? Losing its connection before the last
     // request was answered means it died (killed from outside, crashed, OOM).
-    let planned_kill = group
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::Kill { actions, after_requests } if actions.contains(a) && *after_requests == planned_requests(group, a)));
+    let planned_kill = kill_after(group, a).is_some();
     let died = link.lost() && (rec.requests_ok as usize) < unit.len() && !ctx.cancel.is_cancelled();
     if died {
         rec.outcome = Outcome::Failed;
@@ -499,6 +555,34 @@ async fn run_instance(ctx: &Ctx, a: u32, incarnation: u32, unit: &[u32], plan: &
     remove_instance(ctx, &handle, &mut rec, &mut out.metrics).await;
     out.finished_us = out.finished_us.max(rec.last_response_us);
     out.instances.push(rec);
+}
+
+/// Wait for every request in flight and collect its result.
+async fn drain(inflight: &mut JoinSet<ReqResult>, results: &mut Vec<ReqResult>) {
+    while let Some(r) = inflight.join_next().await {
+        results.extend(r.ok());
+    }
+}
+
+/// Pause an instance until `until`, then resume it. Returns when the resume call started
+/// (the resume latency runs from there to the next response), or `None` if it failed.
+async fn pause_for(ctx: &Ctx, handle: &Handle, until: tokio::time::Instant, m: &mut Metrics) -> Option<Instant> {
+    let t0 = Instant::now();
+    if let Err(e) = ctx.launcher.runtime.pause(handle).await {
+        tracing::warn!("{e}");
+        return None;
+    }
+    m.record(names::PAUSE_LATENCY, us(t0.elapsed()));
+    // Even when stopping, the instance must be thawed: a frozen one cannot exit.
+    tokio::select! { _ = tokio::time::sleep_until(until) => {}, _ = ctx.cancel.cancelled() => {} }
+    let t1 = Instant::now();
+    match ctx.launcher.runtime.resume(handle).await {
+        Ok(()) => Some(t1),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    }
 }
 
 async fn remove_instance(ctx: &Ctx, h: &Handle, rec: &mut InstanceRecord, m: &mut Metrics) {

@@ -16,6 +16,11 @@
 //! seed = 42             # seed of every random draw; chosen at random and recorded when absent
 //! groups = "sequence"   # "sequence" (default) | "parallel"
 //! timeout = "30m"       # whole-run timeout, > 0; default "30m"
+//! start_rate = { qps = 20, burst = 5 }
+//!                       # launch-rate limit of the whole run (token bucket), split evenly among
+//!                       # all scenario instances; default none (unlimited). qps: launches per
+//!                       # second, a finite number > 0 (integer or float, e.g. 0.5); burst: most
+//!                       # launches at once, >= 1, default 1
 //!
 //! [[group]]                  # at least one; groups are counted from 0 in error messages
 //! name = "main"              # default "group-<index>"; letters, digits, '_', '.', '-'; unique
@@ -43,7 +48,23 @@
 //!                            # | { dist = "exponential", mean = "100ms" }
 //!                            # | { dist = "shifted_exponential", shift = "50ms", mean = "50ms" }
 //!                            # and 1 <= burst <= requests
-//! lifecycle = "keep_warm"    # "keep_warm" (default) | "one_shot"
+//! lifecycle = "keep_warm"    # "keep_warm" (default): start once, reuse for all N requests
+//!                            # | "one_shot": a fresh instance per request (closed loop) or burst
+//!                            #   (open loop): cold every time
+//!                            # | "pause_between_bursts": open loop only; freeze the instance
+//!                            #   between bursts, thaw it before the next
+//!                            # | { mode = "eviction_probe", idle = "30s" }: keep warm for the N
+//!                            #   requests, idle for `idle` (> 0), then one probe request
+//!                            # The table form { mode = "keep_warm" } etc. is accepted too.
+//! churn = { cycles = 5 }     # start, work, stop, repeat per action slot: `cycles` (>= 1)
+//!                            # instances one after the other, or { duration = "30s" } (> 0): keep
+//!                            # starting fresh ones until it passes; both = whichever comes first.
+//!                            # Default none (one cycle). An empty table is refused.
+//! start_rate = { qps = 10, burst = 2 }   # launch-rate limit of each scenario instance of this
+//!                            # group, same form as the top-level one; default none
+//! image_filler_mb = 50       # pad the action image with this many MiB of filler, 0..=10240,
+//!                            # default 0; container runtimes only (the process runtime ignores
+//!                            # it with a warning, so the same file runs everywhere)
 //! timeouts = { ready = "60s", request = "30s" }   # defaults as shown, both > 0
 //! docker = { network = "host" }                   # host (default) | bridge | per_scenario
 //! swarm = { network = "host", mapping = "service_per_action", restart_condition = "none",
@@ -69,8 +90,16 @@
 //!   end of the action, and a pause after the last response has no next response to measure
 //!   `resume_latency` with. `after_requests = 0` is allowed (pause or kill before any request).
 //! - action indices are `< actions` and listed once each.
-//! - steps need `lifecycle = "keep_warm"`: a one-shot instance serves one request (closed loop)
+//! - no steps with `lifecycle = "one_shot"`: a one-shot instance serves one request (closed loop)
 //!   or one burst (open loop) and is gone. Open loop with one-shot is allowed.
+//! - no pause steps with `"pause_between_bursts"` (it already pauses between bursts); kill steps
+//!   are allowed.
+//! - no kill steps with `"eviction_probe"` (a killed action would never get its probe); pause
+//!   steps are allowed (they happen during the N requests, before the idle time).
+//! - no kill steps with `churn`; pause steps apply to the instance of every cycle.
+//! - no `churn` with `"one_shot"`: one_shot already starts a fresh instance per request or burst.
+//! - `"pause_between_bursts"` needs open-loop arrivals with more than one burst
+//!   (`burst < requests`): otherwise there is no idle gap to pause in.
 //! - no step may touch an action at or after the point where another step kills it.
 //!
 //! # CLI overrides
@@ -95,6 +124,9 @@ use std::str::FromStr;
 
 /// Largest payload in either direction: 16 MiB.
 pub const MAX_PAYLOAD: u32 = 16 * 1024 * 1024;
+
+/// Largest `image_filler_mb`: 10 GiB of filler.
+pub const MAX_IMAGE_FILLER_MB: u32 = 10 * 1024;
 
 /// Values given on the command line. Each replaces the value of the *first* group of a file
 /// (or of the single group built when there is no file); `seed` replaces the top-level seed.

@@ -20,6 +20,8 @@ pub struct Scenario {
     /// Hard limit on the whole run; when it passes, the run stops as on Ctrl-C.
     #[serde(with = "duration_us", rename = "run_timeout_us")]
     pub run_timeout: Duration,
+    /// Launch rate limit of the whole run, split evenly among all scenario instances.
+    pub start_rate: Option<StartRate>,
     pub groups: Vec<Group>,
 }
 
@@ -98,6 +100,13 @@ pub struct Group {
     pub steps: Vec<Step>,
     /// Warm-up group: kept in raw data and instances.csv, left out of summaries.
     pub warmup: bool,
+    /// Start, work, stop, repeat (see [`Churn`]); `None` = one cycle.
+    pub churn: Option<Churn>,
+    /// Launch rate limit of each scenario of this group; `None` = unlimited.
+    pub start_rate: Option<StartRate>,
+    /// Pad the action image with a filler file of this many MiB (container runtimes; 0 = none),
+    /// to see what image size does to start time.
+    pub image_filler_mb: u32,
     pub docker: DockerOptions,
     pub swarm: SwarmOptions,
 }
@@ -218,6 +227,32 @@ pub enum Lifecycle {
     KeepWarm,
     /// A fresh instance for every request (closed loop) or burst (open loop): cold every time.
     OneShot,
+    /// Open loop only: freeze the instance while it is idle between bursts and thaw it just
+    /// before the next, as FaaS platforms do; the thaw shows in the next burst's latency.
+    PauseBetweenBursts,
+    /// Keep warm for the N requests, stay idle for `idle`, then send one probe request: its
+    /// cold/warm flag says whether it reached the same warm instance (no eviction) or not.
+    EvictionProbe {
+        #[serde(with = "duration_us", rename = "idle_us")]
+        idle: Duration,
+    },
+}
+
+/// Start, work, stop, repeat: each action slot runs `cycles` instances one after the other, or
+/// keeps starting fresh ones until `duration` has passed (whichever is given; both = both limits).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Churn {
+    pub cycles: Option<u32>,
+    #[serde(with = "option_duration_us", rename = "duration_us")]
+    pub duration: Option<Duration>,
+}
+
+/// A start-rate limit (token bucket): at most `qps` launches per second on average, with up to
+/// `burst` at once. Applies per scenario (group option) or to the whole run (top level).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StartRate {
+    pub qps: f64,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -318,6 +353,22 @@ pub struct SwarmOptions {
     pub update_parallelism: u64,
     /// Placement constraints, e.g. `node.role==manager`.
     pub placement: Vec<String>,
+}
+
+/// (De)serialises an `Option<Duration>` as integer microseconds or null.
+pub mod option_duration_us {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_micros))
+    }
 }
 
 /// (De)serialises a `Duration` as integer microseconds, the unit of every `_us` field.

@@ -2,10 +2,10 @@
 //!
 //! Each group is read in two passes. `read_group` reads every key on its own (type, range,
 //! keyword), reporting at the key's line, and skips keys a CLI flag overrides. `check_group`
-//! then checks the rules that span fields (burst against N, steps against N, A and the
-//! lifecycle), using a [`Source`] per value so a message can say where the other value came
-//! from. A value that failed its own check is left out of the cross-field rules, so one
-//! mistake does not cascade into misleading follow-up messages.
+//! then checks the rules that span fields (burst against N; lifecycle against arrivals, churn
+//! and steps; steps against N, A and each other), using a [`Source`] per value so a message can
+//! say where the other value came from. A value that failed its own check is left out of the
+//! cross-field rules, so one mistake does not cascade into misleading follow-up messages.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -16,9 +16,9 @@ use toml_edit::{ImDocument, Item, TableLike, TomlError};
 
 use super::duration::DURATION_SYNTAX;
 use super::model::*;
-use super::{flags, format_duration, parse_duration, Overrides, Problem, MAX_PAYLOAD};
+use super::{flags, format_duration, parse_duration, Overrides, Problem, MAX_IMAGE_FILLER_MB, MAX_PAYLOAD};
 
-const TOP_KEYS: &[&str] = &["name", "seed", "groups", "timeout", "group"];
+const TOP_KEYS: &[&str] = &["name", "seed", "groups", "timeout", "start_rate", "group"];
 const GROUP_KEYS: &[&str] = &[
     "name",
     "runtime",
@@ -34,6 +34,9 @@ const GROUP_KEYS: &[&str] = &[
     "warmup",
     "arrivals",
     "lifecycle",
+    "churn",
+    "start_rate",
+    "image_filler_mb",
     "timeouts",
     "docker",
     "swarm",
@@ -94,8 +97,12 @@ struct GroupSources {
     requests: Option<Source>,
     actions: Option<Source>,
     lifecycle: Option<Source>,
-    /// Set when the group is open loop with a valid burst.
+    /// Where the arrivals came from; `None` = invalid.
+    arrivals: Option<Source>,
+    /// Set when the group is open loop with a burst given in the file.
     burst: Option<Loc>,
+    /// Set when the group has a valid churn table.
+    churn: Option<Loc>,
     /// Parallel to `Group::steps`.
     steps: Vec<StepSources>,
 }
@@ -145,6 +152,7 @@ pub(super) fn parse(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<S
         .entry(root, &top, "timeout")
         .and_then(|(item, loc)| r.positive_duration(item, &loc))
         .unwrap_or(DEFAULT_RUN_TIMEOUT);
+    let start_rate = r.entry(root, &top, "start_rate").and_then(|(item, loc)| r.start_rate(item, &loc));
 
     let mut groups = Vec::new();
     let mut names: Vec<(String, Loc)> = Vec::new();
@@ -174,7 +182,7 @@ pub(super) fn parse(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<S
         }
     }
 
-    r.finish(Scenario { name: name.unwrap_or(default_name), seed, groups_mode, run_timeout, groups })
+    r.finish(Scenario { name: name.unwrap_or(default_name), seed, groups_mode, run_timeout, start_rate, groups })
 }
 
 pub(super) fn from_overrides(ov: &Overrides) -> Result<Scenario, Vec<Problem>> {
@@ -183,6 +191,7 @@ pub(super) fn from_overrides(ov: &Overrides) -> Result<Scenario, Vec<Problem>> {
         r.read_group(None, &Loc::root().key("group", None).index(0, None), "cli", Some(ov));
     r.check_group(&group, &sources);
     r.finish(Scenario {
+        start_rate: None,
         name: "cli".to_owned(),
         seed: ov.seed,
         groups_mode: GroupsMode::Sequence,
@@ -209,6 +218,9 @@ fn default_group(name: &str) -> Group {
         timeouts: Timeouts { ready: Duration::from_secs(60), request: Duration::from_secs(30) },
         steps: Vec::new(),
         warmup: false,
+        churn: None,
+        start_rate: None,
+        image_filler_mb: 0,
         docker: DockerOptions { network: DockerNetwork::Host },
         swarm: SwarmOptions {
             network: SwarmNetwork::Host,
@@ -519,7 +531,9 @@ impl Reader {
             requests: Some(Source::Default),
             actions: Some(Source::Default),
             lifecycle: Some(Source::Default),
+            arrivals: Some(Source::Default),
             burst: None,
+            churn: None,
             steps: Vec::new(),
         };
         if let Some(table) = table {
@@ -598,15 +612,30 @@ impl Reader {
         }
         if let Some((item, l)) = self.get(table, loc, "arrivals") {
             let (arrivals, burst) = self.arrivals(item, &l);
-            g.arrivals = arrivals.unwrap_or(g.arrivals);
+            match arrivals {
+                Some(arrivals) => (g.arrivals, src.arrivals) = (arrivals, Some(Source::File(l))),
+                None => src.arrivals = None,
+            }
             src.burst = burst;
         }
         if let Some((item, l)) = self.get(table, loc, "lifecycle") {
-            let choices = [("keep_warm", Lifecycle::KeepWarm), ("one_shot", Lifecycle::OneShot)];
-            match self.keyword(item, &l, &choices) {
+            match self.lifecycle(item, &l) {
                 Some(lifecycle) => (g.lifecycle, src.lifecycle) = (lifecycle, Some(Source::File(l))),
                 None => src.lifecycle = None,
             }
+        }
+        if let Some((item, l)) = self.get(table, loc, "churn") {
+            g.churn = self.churn(item, &l);
+            src.churn = g.churn.is_some().then_some(l);
+        }
+        if let Some((item, l)) = self.get(table, loc, "start_rate") {
+            g.start_rate = self.start_rate(item, &l);
+        }
+        if let Some((item, l)) = self.get(table, loc, "image_filler_mb") {
+            // Accepted on every runtime: the process runtime has no image, and the driver warns
+            // and ignores it there, so one file runs on every runtime.
+            g.image_filler_mb =
+                self.integer(item, &l, 0, i64::from(MAX_IMAGE_FILLER_MB)).map_or(0, |v| v as u32);
         }
         if let Some((item, l)) = self.get(table, loc, "timeouts") {
             g.timeouts = self.timeouts(item, &l, g.timeouts);
@@ -904,6 +933,113 @@ impl Reader {
         }
     }
 
+    /// `"keep_warm"`, `"one_shot"`, `"pause_between_bursts"`, or a table
+    /// `{ mode = …, idle = … }` (idle only, and required, for `"eviction_probe"`).
+    fn lifecycle(&mut self, item: &Item, loc: &Loc) -> Option<Lifecycle> {
+        const PROBE_EXAMPLE: &str = "{ mode = \"eviction_probe\", idle = \"30s\" }";
+        const SIMPLE: &str = "\"keep_warm\", \"one_shot\", \"pause_between_bursts\"";
+        let simple = [
+            ("keep_warm", Lifecycle::KeepWarm),
+            ("one_shot", Lifecycle::OneShot),
+            ("pause_between_bursts", Lifecycle::PauseBetweenBursts),
+        ];
+        if let Some(s) = item.as_str() {
+            if let Some((_, lifecycle)) = simple.iter().find(|(k, _)| *k == s) {
+                return Some(lifecycle.clone());
+            }
+            if s == "eviction_probe" {
+                self.push(loc, format!("eviction_probe needs an idle time: lifecycle = {PROBE_EXAMPLE}"));
+            } else {
+                self.push(loc, format!("must be one of {SIMPLE} or a table {PROBE_EXAMPLE}, got \"{s}\""));
+            }
+            return None;
+        }
+        let Some((table, loc)) = self.table_at(item, loc) else {
+            self.push(loc, format!("expected one of {SIMPLE} or a table {PROBE_EXAMPLE}, got {}", describe(item)));
+            return None;
+        };
+        let modes = [
+            ("keep_warm", Some(Lifecycle::KeepWarm)),
+            ("one_shot", Some(Lifecycle::OneShot)),
+            ("pause_between_bursts", Some(Lifecycle::PauseBetweenBursts)),
+            ("eviction_probe", None),
+        ];
+        let mode = self
+            .required(table, &loc, "mode", &format!("{SIMPLE} or \"eviction_probe\""))
+            .and_then(|(item, l)| self.keyword(item, &l, &modes))?;
+        match mode {
+            Some(lifecycle) => {
+                self.deny_unknown(table, &loc, &["mode"], "in this lifecycle (idle is for eviction_probe)");
+                Some(lifecycle)
+            }
+            None => {
+                self.deny_unknown(table, &loc, &["mode", "idle"], "in an eviction_probe lifecycle");
+                let (item, l) = self.required(
+                    table,
+                    &loc,
+                    "idle",
+                    &format!("how long to stay idle before the probe, {DURATION_SYNTAX}"),
+                )?;
+                self.positive_duration(item, &l).map(|idle| Lifecycle::EvictionProbe { idle })
+            }
+        }
+    }
+
+    /// `{ cycles = K }`, `{ duration = "30s" }` or both; at least one.
+    fn churn(&mut self, item: &Item, loc: &Loc) -> Option<Churn> {
+        const EXAMPLE: &str = "churn = { cycles = 5 }, { duration = \"30s\" } or both";
+        let (table, loc) = self.table(item, loc, EXAMPLE)?;
+        self.deny_unknown(table, &loc, &["cycles", "duration"], "in churn");
+        let cycles = self.entry(table, &loc, "cycles").map(|(item, l)| self.count(item, &l));
+        let duration = self.entry(table, &loc, "duration").map(|(item, l)| self.positive_duration(item, &l));
+        if cycles.is_none() && duration.is_none() {
+            self.push(&loc, format!("needs cycles (>= 1), duration (> 0) or both: {EXAMPLE}"));
+            return None;
+        }
+        let cycles = match cycles {
+            Some(v) => Some(v?),
+            None => None,
+        };
+        let duration = match duration {
+            Some(v) => Some(v?),
+            None => None,
+        };
+        Some(Churn { cycles, duration })
+    }
+
+    /// `{ qps = 10, burst = 2 }`: qps required, burst defaults to 1.
+    fn start_rate(&mut self, item: &Item, loc: &Loc) -> Option<StartRate> {
+        let (table, loc) = self.table(item, loc, "start_rate = { qps = 10, burst = 2 }")?;
+        self.deny_unknown(table, &loc, &["qps", "burst"], "in start_rate");
+        let qps = self
+            .required(table, &loc, "qps", "launches per second, a number > 0 such as 10 or 0.5")
+            .and_then(|(item, l)| self.qps(item, &l));
+        let burst = match self.entry(table, &loc, "burst") {
+            Some((item, l)) => self.count(item, &l),
+            None => Some(1),
+        };
+        Some(StartRate { qps: qps?, burst: burst? })
+    }
+
+    fn qps(&mut self, item: &Item, loc: &Loc) -> Option<f64> {
+        let value = item.as_float().or_else(|| item.as_integer().map(|i| i as f64));
+        match value {
+            None => self.push(
+                loc,
+                format!("expected launches per second, a number > 0 such as 10 or 0.5, got {}", describe(item)),
+            ),
+            Some(q) if !(q.is_finite() && q > 0.0) => {
+                self.push(loc, format!("must be a finite number greater than 0, got {q}"))
+            }
+            // The tiers turn qps into the gap between launches; it must fit a Duration.
+            Some(q) if Duration::try_from_secs_f64(1.0 / q).is_err() => {
+                self.push(loc, format!("is too small, got {q}: one launch per {} seconds", 1.0 / q))
+            }
+            Some(q) => return Some(q),
+        }
+        None
+    }
+
     fn timeouts(&mut self, item: &Item, loc: &Loc, mut timeouts: Timeouts) -> Timeouts {
         let Some((table, loc)) = self.table(item, loc, "timeouts = { ready = \"60s\", request = \"30s\" }")
         else {
@@ -1093,12 +1229,68 @@ impl Reader {
             }
         }
 
+        if let (Lifecycle::OneShot, Some(lc_src), Some(churn_loc)) = (&g.lifecycle, &src.lifecycle, &src.churn) {
+            let msg = format!(
+                "churn cannot be used with lifecycle = \"one_shot\" ({}): one_shot already starts a fresh instance per request or burst",
+                lc_src.describe()
+            );
+            self.push(churn_loc, msg);
+        }
+
+        if let (Lifecycle::PauseBetweenBursts, Some(Source::File(lc_loc)), Some(arr_src)) =
+            (&g.lifecycle, &src.lifecycle, &src.arrivals)
+        {
+            match &g.arrivals {
+                Arrivals::Closed => {
+                    let msg = format!(
+                        "\"pause_between_bursts\" needs open-loop arrivals (arrivals is \"closed\", {}): closed loop has no idle gap between bursts to pause in; set arrivals = {{ mode = \"open\", iat = \"100ms\", burst = 1 }}",
+                        arr_src.describe()
+                    );
+                    self.push(lc_loc, msg);
+                }
+                Arrivals::Open { burst, .. } => {
+                    if let (true, Some(n_src)) = (*burst == n, &src.requests) {
+                        let burst_src = src.burst.clone().map_or(Source::Default, Source::File);
+                        let msg = format!(
+                            "\"pause_between_bursts\" needs more than one burst: burst ({burst}, {}) equals requests ({n}, {}), so there is no idle gap to pause in",
+                            burst_src.describe(),
+                            n_src.describe()
+                        );
+                        self.push(lc_loc, msg);
+                    }
+                }
+            }
+        }
+
         for (i, (step, ss)) in g.steps.iter().zip(&src.steps).enumerate() {
             let kind = step_kind(step);
-            if let (Lifecycle::OneShot, Some(lc_src)) = (&g.lifecycle, &src.lifecycle) {
+            if let Some(lc_src) = &src.lifecycle {
+                let why = match (&g.lifecycle, step) {
+                    (Lifecycle::OneShot, _) => {
+                        Some(("one_shot", "a one-shot instance serves one request (or one burst) and is gone"))
+                    }
+                    (Lifecycle::PauseBetweenBursts, Step::Pause { .. }) => Some((
+                        "pause_between_bursts",
+                        "the lifecycle already pauses every instance between bursts; use keep_warm for a pause step",
+                    )),
+                    (Lifecycle::EvictionProbe { .. }, Step::Kill { .. }) => Some((
+                        "eviction_probe",
+                        "a killed action gets no further requests, so it would never get its probe",
+                    )),
+                    _ => None,
+                };
+                if let Some((lifecycle, why)) = why {
+                    let msg = format!(
+                        "{kind} steps cannot be used with lifecycle = \"{lifecycle}\" ({}): {why}",
+                        lc_src.describe()
+                    );
+                    self.push(&ss.kind, msg);
+                }
+            }
+            if let (Step::Kill { .. }, Some(churn_loc)) = (step, &src.churn) {
+                let at = churn_loc.line.map(|l| format!("set at line {l}")).unwrap_or_default();
                 let msg = format!(
-                    "{kind} steps need lifecycle = \"keep_warm\" (lifecycle is \"one_shot\", {}): a one-shot instance serves one request (or one burst) and is gone",
-                    lc_src.describe()
+                    "kill steps cannot be used with churn ({at}): churn already stops every instance at the end of its cycle, and a kill mid-cycle would leave open whether the next cycle starts"
                 );
                 self.push(&ss.kind, msg);
             }
