@@ -420,10 +420,12 @@ scenarios = 2
     assert_eq!(a.payload, Payload { request: 100, response: 100 });
     assert_eq!(a.image.as_deref(), Some("img:test"));
 
-    assert_eq!(b.runtime, RuntimeKind::Process);
+    // Runtime and image flags are also the default of later groups that do not set their own
+    // (so a whole file can be moved to Docker); the counts and work stay first-group only.
+    assert_eq!(b.runtime, RuntimeKind::Docker);
+    assert_eq!(b.image.as_deref(), Some("img:test"));
     assert_eq!((b.scenarios, b.actions, b.requests), (2, 1, 10));
     assert_eq!(b.work, "sleep:10ms".parse().unwrap());
-    assert_eq!(b.image, None);
 }
 
 #[test]
@@ -509,4 +511,23 @@ steps = [
     let err = invalid(text, &Overrides::default());
     assert_eq!(err.line(), Some(5));
     assert_eq!(err.field(), Some("group[0].steps[1].actions[1]"));
+}
+
+#[test]
+fn runtime_and_image_flags_become_the_default_of_later_groups_that_do_not_pin_them() {
+    let text = "[[group]]\nname = \"a\"\n[[group]]\nname = \"b\"\n[[group]]\nname = \"c\"\nruntime = \"process\"\nimage = \"x:1\"\n";
+    let ov = stampede_core::scenario::Overrides {
+        runtime: Some(stampede_core::scenario::RuntimeKind::Docker),
+        image: Some("stampede:test".into()),
+        scenarios: Some(3),
+        ..Default::default()
+    };
+    let sc = stampede_core::scenario::from_str(text, None, &ov).unwrap();
+    let kinds: Vec<_> = sc.groups.iter().map(|g| g.runtime).collect();
+    use stampede_core::scenario::RuntimeKind::*;
+    assert_eq!(kinds, vec![Docker, Docker, Process]);
+    assert_eq!(sc.groups[1].image.as_deref(), Some("stampede:test"));
+    assert_eq!(sc.groups[2].image.as_deref(), Some("x:1"));
+    // Counts stay first-group only.
+    assert_eq!(sc.groups.iter().map(|g| g.scenarios).collect::<Vec<_>>(), vec![3, 1, 1]);
 }

@@ -1,12 +1,12 @@
 //! The action role: the function under test.
 //!
 //! Connects to its parent, says `hello` then `ready`, and answers each request by sleeping or
-//! busy-spinning for the requested duration and echoing the payload. Requests are served
-//! concurrently (open-loop arrivals can overlap); the service time is measured here, on the
-//! action's own clock, and reported with the response. `stop` or a closed connection ends it.
+//! busy-spinning for the requested duration and echoing the payload. Like a FaaS instance with
+//! a concurrency of one, it serves one request at a time: requests that arrive while it is busy
+//! (open-loop arrivals can overlap) wait in order, and that wait shows in their latency. The
+//! service time is measured here, on the action's own clock, and reported with the response.
+//! `stop` or a closed connection ends it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -53,22 +53,30 @@ pub async fn run() -> Result<(), ActionError> {
         tx.finish().await;
     });
 
-    // "Cold" = the first request this process serves; decided here, where it is true.
-    let served_before = Arc::new(AtomicBool::new(false));
+    // One worker serves requests in arrival order; the reader stays free to see `stop`.
+    let (work_tx, mut work_rx) = mpsc::unbounded_channel::<(u64, WorkKind, u64, String, u32)>();
+    let worker = {
+        let out = out_tx.clone();
+        tokio::spawn(async move {
+            // "Cold" = the first request this process serves; decided here, where it is true.
+            let mut served_before = false;
+            while let Some((id, work, duration_us, payload, response_size)) = work_rx.recv().await {
+                let cold = !served_before;
+                served_before = true;
+                let service = do_work(work, Duration::from_micros(duration_us)).await;
+                let _ = out.send(Message::Response {
+                    id,
+                    service_time_us: u64::try_from(service.as_micros()).unwrap_or(u64::MAX),
+                    cold,
+                    payload: echo_payload(&payload, response_size),
+                });
+            }
+        })
+    };
     let result = loop {
         match rx.recv().await {
             Ok(Message::Request { id, work, duration_us, payload, response_size }) => {
-                let cold = !served_before.swap(true, Ordering::SeqCst);
-                let out = out_tx.clone();
-                tokio::spawn(async move {
-                    let service = do_work(work, Duration::from_micros(duration_us)).await;
-                    let _ = out.send(Message::Response {
-                        id,
-                        service_time_us: u64::try_from(service.as_micros()).unwrap_or(u64::MAX),
-                        cold,
-                        payload: echo_payload(&payload, response_size),
-                    });
-                });
+                let _ = work_tx.send((id, work, duration_us, payload, response_size));
             }
             Ok(Message::Stop) | Err(RecvError::Closed) => break Ok(()),
             Ok(other) => break Err(ActionError::Protocol(format!("unexpected `{}` message", other.kind()))),
@@ -77,6 +85,9 @@ pub async fn run() -> Result<(), ActionError> {
             Err(RecvError::Transport(_)) => break Ok(()),
         }
     };
+    // Stop means stop: requests still queued are dropped (the parent counts them).
+    drop(work_tx);
+    worker.abort();
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     result

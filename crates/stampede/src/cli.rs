@@ -52,7 +52,8 @@ pub struct RunArgs {
     /// Scenario file (TOML, see scenarios/). Without one, the flags define a single group;
     /// with one, they override its first group.
     pub scenario: Option<PathBuf>,
-    /// Runtime that starts instances.
+    /// Runtime that starts instances: process, docker or swarm [default: process]. Also the
+    /// runtime of every later group of a file that does not set its own.
     #[arg(long, value_parser = parse_runtime)]
     pub runtime: Option<RuntimeKind>,
     /// S: scenario instances.
@@ -79,7 +80,8 @@ pub struct RunArgs {
     /// Also write requests.csv with every request (memory grows with N·S·A).
     #[arg(long)]
     pub raw: bool,
-    /// Image for container runtimes (tag or ID) [default: stampede:latest].
+    /// Image for container runtimes (tag or ID) [default: stampede:latest]. Also the image of
+    /// every later group of a file that does not set its own.
     #[arg(long)]
     pub image: Option<String>,
     /// Address the driver's websocket server binds [default: 127.0.0.1:0, or 0.0.0.0:0 when

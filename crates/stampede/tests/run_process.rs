@@ -173,32 +173,62 @@ fn invalid_input_exits_2_naming_the_problem_and_starts_nothing() {
 }
 
 #[test]
-fn every_example_scenario_runs_on_the_process_runtime() {
+fn every_example_scenario_runs_on_the_process_runtime_and_shows_its_effect() {
     let _serial = serial();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
     let dir = tempdir();
-    let mut ran = 0;
-    for e in std::fs::read_dir(&root).unwrap() {
-        let path = e.unwrap().path();
+    let mut ran = std::collections::BTreeMap::new();
+    let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for path in files {
         if path.extension().is_none_or(|x| x != "toml") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        // Container-only examples are exercised by the Docker/Swarm tests.
+        // Container-only examples are exercised by the Docker tests.
         if text.contains("runtime = \"docker\"") || text.contains("runtime = \"swarm\"") {
             continue;
         }
-        let out = dir.path().join(path.file_stem().unwrap());
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let out = dir.path().join(&stem);
         let o = run(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], Duration::from_secs(180));
         let r = results(&out);
         let a = &r["accounting"];
         let n = |k: &str| a[k].as_u64().unwrap();
-        assert_eq!(n("instances_requested"), n("instances_ready") + n("instances_failed"), "{}: {a}", path.display());
-        assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"), "{}: {a}", path.display());
-        assert_eq!(o.status.code(), Some(0), "{}: {a}\n{}", path.display(), String::from_utf8_lossy(&o.stderr));
-        ran += 1;
+        assert_eq!(n("instances_requested"), n("instances_ready") + n("instances_failed"), "{stem}: {a}");
+        assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"), "{stem}: {a}");
+        assert_eq!(o.status.code(), Some(0), "{stem}: {a}\n{}", String::from_utf8_lossy(&o.stderr));
+        ran.insert(stem, r);
     }
-    assert!(ran >= 3, "only {ran} example scenarios ran");
+    let m = |stem: &str, metric: &str, k: &str| ran[stem]["metrics"][metric][k].as_u64().unwrap_or(0);
+    let acc = |stem: &str, k: &str| ran[stem]["accounting"][k].as_u64().unwrap();
+
+    // One-shot: a fresh process for every request, so every request is cold.
+    assert_eq!(m("one-shot", "request_rtt_cold", "count"), acc("one-shot", "requests_ok"));
+    assert_eq!(m("one-shot", "request_rtt_warm", "count"), 0);
+    assert_eq!(acc("one-shot", "instances_requested"), 1 + 4 * 8);
+    // Keep-warm: one cold request per action, the rest warm.
+    assert_eq!(m("hello", "request_rtt_cold", "count"), 10);
+    // Pause: the next request after a resume is measured from the resume call.
+    assert!(m("pause-resume", "pause_latency", "count") > 0 && m("pause-resume", "resume_latency", "count") > 0);
+    assert!(m("pause-between-bursts", "resume_latency", "count") > 0);
+    // Kill: planned, timed, and not a failure.
+    assert!(m("kill", "kill_latency", "count") > 0);
+    // Eviction probe: nothing evicts a warm process here, so every probe finds it warm.
+    assert_eq!(m("eviction-probe", "eviction_probe_warm", "count"), 8);
+    assert_eq!(m("eviction-probe", "eviction_probe_cold", "count"), 0);
+    // Churn: every cycle is a fresh instance.
+    assert_eq!(acc("churn", "instances_requested"), 2 + 2 * 4 * 3);
+    // Poisson arrivals queue behind a busy action now and then; fixed ones at the same rate do not.
+    assert!(
+        m("open-exponential", "request_rtt", "p90_us") > m("open-fixed", "request_rtt", "p90_us"),
+        "exponential arrivals widen the RTT tail: {} vs {}",
+        ran["open-exponential"]["metrics"]["request_rtt"],
+        ran["open-fixed"]["metrics"]["request_rtt"]
+    );
+    // Warm-up groups stay out of the summaries but not out of the accounting.
+    assert!(acc("warmup", "instances_requested") > m("warmup", "start_latency", "count") + 2);
+    assert!(ran.len() >= 15, "only {} example scenarios ran", ran.len());
 }
 
 fn unsafe_kill(pid: i32) -> i32 {

@@ -130,6 +130,7 @@ pub const MAX_IMAGE_FILLER_MB: u32 = 10 * 1024;
 
 /// Values given on the command line. Each replaces the value of the *first* group of a file
 /// (or of the single group built when there is no file); `seed` replaces the top-level seed.
+/// `runtime` and `image` are also the default of every later group that does not set its own.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
     pub runtime: Option<RuntimeKind>,

@@ -166,7 +166,17 @@ pub(super) fn parse(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<S
             }
             for (index, (table, gloc)) in tables.into_iter().enumerate() {
                 let first = (index == 0).then_some(ov);
-                let (group, sources) = r.read_group(Some(table), &gloc, &format!("group-{index}"), first);
+                let (mut group, sources) = r.read_group(Some(table), &gloc, &format!("group-{index}"), first);
+                // --runtime and --image also become the default of every later group that does
+                // not name its own: `stampede run FILE --runtime docker` runs the file on Docker.
+                if index > 0 {
+                    if let (Some(k), false) = (ov.runtime, table.contains_key("runtime")) {
+                        group.runtime = k;
+                    }
+                    if let (Some(i), false) = (&ov.image, table.contains_key("image")) {
+                        group.image = Some(i.clone());
+                    }
+                }
                 r.check_group(&group, &sources);
                 if let Some((_, earlier)) = names.iter().find(|(n, _)| *n == group.name) {
                     let at = earlier.line.map(|l| format!(" (line {l})")).unwrap_or_default();
