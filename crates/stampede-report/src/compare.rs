@@ -50,14 +50,26 @@ impl ComparedRun {
 
 /// `1.00×`, `2.31×`; `–` when the baseline is zero (no ratio to speak of).
 pub fn ratio(value: f64, baseline: f64) -> String {
+    let r = value / baseline;
     if baseline <= 0.0 {
         "–".to_owned()
+    } else if r >= 100.0 {
+        // Past 100× the decimals are noise and would overflow the column.
+        format!("{r:.0}×")
     } else {
-        format!("{:.2}×", value / baseline)
+        format!("{r:.2}×")
     }
 }
 
-const STATS: [(&str, fn(&Summary) -> u64); 4] =
+/// The status as results.json spells it ("complete", "interrupted", …).
+fn status(r: &Results) -> String {
+    serde_json::to_value(r.run.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// A statistic of a summary, by name.
+type Stat = (&'static str, fn(&Summary) -> u64);
+
+const STATS: [Stat; 4] =
     [("p50", |s| s.p50_us), ("p90", |s| s.p90_us), ("p99", |s| s.p99_us), ("max", |s| s.max_us)];
 
 /// Every action metric any run has, in display order.
@@ -111,26 +123,26 @@ pub fn compare_text(runs: &[ComparedRun]) -> String {
         let g = r.results.scenario.groups.first();
         let _ = writeln!(
             out,
-            "  {}  {}  ({} · {} · {:?}{})",
+            "  {}  {}  ({} · {} · {}{})",
             column_name(i),
             r.dir.display(),
             r.results.run.id,
             r.runtimes(),
-            r.results.run.status,
+            status(&r.results),
             g.map(|g| format!(" · S={} A={} N={}", g.scenarios, g.actions, g.requests)).unwrap_or_default(),
         );
     }
     let _ = writeln!(out);
     let _ = write!(out, "  {:<20}{:<16}", "metric", "");
     for i in 0..runs.len() {
-        let _ = write!(out, "{:>12}{:>8}", column_name(i), "");
+        let _ = write!(out, "{:>12}{:>9}", column_name(i), "");
     }
     let _ = writeln!(out);
     for (metric, stat, vals) in rows(runs) {
         let _ = write!(out, "  {metric:<20}{stat:<16}");
         for (i, v) in vals.iter().enumerate() {
             let (s, r) = cell(v, &vals[0], i == 0);
-            let _ = write!(out, "{s:>12}{r:>8}");
+            let _ = write!(out, "{s:>12}{r:>9}");
         }
         let _ = writeln!(out);
     }
@@ -170,14 +182,14 @@ pub fn render_compare_html(runs: &[ComparedRun]) -> Result<String, ReportError> 
         let g = r.results.scenario.groups.first();
         let _ = write!(
             b,
-            "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+            "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             plot::hex(color(i)),
             column_name(i),
             escape(&r.label),
             escape(&r.dir.display().to_string()),
             escape(&r.results.run.id),
             escape(&r.runtimes()),
-            r.results.run.status,
+            status(&r.results),
             g.map(|g| format!("{}·{}·{}", g.scenarios, g.actions, g.requests)).unwrap_or_default(),
         );
     }
@@ -236,6 +248,7 @@ mod tests {
     fn ratios_and_column_names() {
         assert_eq!(ratio(2.31, 1.0), "2.31×");
         assert_eq!(ratio(5.0, 0.0), "–");
+        assert_eq!(ratio(8626.04, 1.0), "8626×");
         assert_eq!(column_name(0), "A");
         assert_eq!(column_name(25), "Z");
         assert_eq!(column_name(26), "AA");

@@ -163,7 +163,10 @@ fn start_metric_names(m: &Metrics) -> Vec<String> {
     ordered(owned.iter()).into_iter().cloned().collect()
 }
 
-const TASK_STATES: [(&str, fn(&InstanceRecord) -> Option<i64>); 7] = [
+/// A Swarm task state's column name and how to read it from a record.
+type TaskState = (&'static str, fn(&InstanceRecord) -> Option<i64>);
+
+const TASK_STATES: [TaskState; 7] = [
     ("task_new", |r| r.task_new_us),
     ("task_pending", |r| r.task_pending_us),
     ("task_assigned", |r| r.task_assigned_us),
@@ -507,9 +510,9 @@ pub fn render_report_html(r: &Results, instances: &[InstanceRecord]) -> Result<S
     }
     rows.push(("command line", r.run.command_line.join(" ")));
     b.push_str(&kv_table(&rows));
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<details><summary>resolved scenario (file + flags, defaults filled in)</summary><pre>{}</pre></details>\n",
+        "<details><summary>resolved scenario (file + flags, defaults filled in)</summary><pre>{}</pre></details>",
         escape(&serde_json::to_string_pretty(&r.scenario).unwrap_or_default())
     );
 
@@ -567,6 +570,24 @@ mod tests {
         let names: Vec<&str> = t.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["task_new→task_pending", "task_pending→task_running", "requested→task_running"]);
         assert_eq!(t[1].1, [70]);
+    }
+
+    #[test]
+    fn thousands_of_instances_are_downsampled_not_dropped_silently() {
+        let rows: Vec<InstanceRecord> = (0..5000)
+            .map(|i| InstanceRecord {
+                role: Some(Role::Action),
+                requested_us: Some(i * 100),
+                ready_us: Some(i * 100 + 50_000),
+                stopped_us: Some(1_000_000),
+                outcome: Outcome::Ready,
+                ..Default::default()
+            })
+            .collect();
+        let (fig, note) = timeline(&rows, 1_000_000);
+        assert_eq!(note, "showing every 5th of 5000 instances, sorted by request time");
+        let bars = fig.matches("<rect").count();
+        assert!((2000..=2100).contains(&bars), "{bars} bars: two per shown row plus the background");
     }
 
     #[test]

@@ -8,9 +8,32 @@
 use std::path::{Path, PathBuf};
 
 use stampede_core::measure::{InstanceRecord, RequestOutcome, RequestRecord};
+use stampede_core::results::Results;
+use stampede_core::scenario::Overrides;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/process-run")
+}
+
+/// The fixed run. Its scenario is resolved afresh from the same flags the run had, because
+/// the scenario model grows options (and the stored one would stop deserialising); everything
+/// the snapshots pin comes from the stored measurements.
+fn fixed_results() -> Results {
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture().join("results.json")).unwrap()).unwrap();
+    let ov = Overrides {
+        scenarios: Some(3),
+        actions: Some(10),
+        requests: Some(10),
+        work: Some("sleep:10ms".parse().unwrap()),
+        seed: Some(7),
+        ..Default::default()
+    };
+    v["scenario"] = serde_json::to_value(stampede_core::scenario::from_cli(&ov).unwrap()).unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+fn fixed_run() -> stampede_report::ComparedRun {
+    stampede_report::ComparedRun { label: "process-run".into(), dir: fixture(), results: fixed_results() }
 }
 
 fn check_snapshot(name: &str, actual: &str) {
@@ -26,7 +49,7 @@ fn check_snapshot(name: &str, actual: &str) {
 
 #[test]
 fn terminal_summary_of_a_fixed_run() {
-    let r = stampede_report::load_results(&fixture()).unwrap();
+    let r = fixed_results();
     check_snapshot("summary.txt", &stampede_report::summary_text(&r, Some(Path::new("results/fixture"))));
 }
 
@@ -72,7 +95,7 @@ fn requests_csv_header() {
 
 #[test]
 fn fixed_run_report_has_every_plot_with_data() {
-    let r = stampede_report::load_results(&fixture()).unwrap();
+    let r = fixed_results();
     let instances = stampede_report::load_instances(&fixture()).unwrap();
     let html = stampede_report::render_report_html(&r, &instances).unwrap();
     for id in ["start-phases", "timeline", "starts-per-second", "in-flight", "contention", "rtt", "efficiency"] {
@@ -88,7 +111,7 @@ fn fixed_run_report_has_every_plot_with_data() {
 
 #[test]
 fn compare_shows_ratios_to_the_first_run() {
-    let a = stampede_report::ComparedRun::load(&fixture()).unwrap();
+    let a = fixed_run();
     let mut b = a.clone();
     b.label = "slower".into();
     for s in b.results.metrics.values_mut() {
@@ -104,7 +127,7 @@ fn compare_shows_ratios_to_the_first_run() {
 #[test]
 fn warnings_tell_what_to_do() {
     use stampede_report::warnings::{run_warnings, CpuUsage};
-    let mut r = stampede_report::load_results(&fixture()).unwrap();
+    let mut r = fixed_results();
     r.accounting.requests_failed = r.accounting.requests_sent / 10;
     let busy = CpuUsage { driver_cpu_us: 9_500_000, wall_us: 10_000_000, machine_busy: Some(0.97) };
     let w = run_warnings(&r, &[], Some(busy));

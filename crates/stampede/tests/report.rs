@@ -16,11 +16,13 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn run(out: &Path, extra: &[&str]) -> Output {
+/// A short process-runtime run of S scenarios × A actions × N requests of 10 ms.
+fn run(out: &Path, [s, a, n]: [u32; 3]) -> Output {
     let o = Command::new(BIN)
-        .args(["run", "-S", "2", "-A", "10", "-N", "10", "--work", "sleep:10ms", "--raw", "--quiet", "--out"])
+        .arg("run")
+        .args(["-S", &s.to_string(), "-A", &a.to_string(), "-N", &n.to_string()])
+        .args(["--work", "sleep:10ms", "--raw", "--quiet", "--out"])
         .arg(out)
-        .args(extra)
         .output()
         .expect("run stampede");
     assert_eq!(o.status.code(), Some(0), "stampede run failed: {}", String::from_utf8_lossy(&o.stderr));
@@ -41,7 +43,7 @@ fn assert_valid(results: &serde_json::Value) {
 #[test]
 fn real_results_json_matches_the_schema() {
     let dir = tempfile::tempdir().unwrap();
-    run(dir.path(), &[]);
+    run(dir.path(), [2, 10, 10]);
     let r = json(&dir.path().join("results.json"));
     assert_valid(&r);
     assert_eq!(r["run"]["status"], "complete");
@@ -102,15 +104,15 @@ fn check_report_structure(dir: &Path) -> Vec<(String, String)> {
 #[test]
 fn report_html_has_every_plot_with_data() {
     let dir = tempfile::tempdir().unwrap();
-    run(dir.path(), &[]);
+    run(dir.path(), [2, 10, 10]);
     check_report_structure(dir.path());
 }
 
 #[test]
 fn report_subcommand_rerenders_and_compare_puts_runs_side_by_side() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    run(a.path(), &[]);
-    run(b.path(), &["-A", "20"]);
+    run(a.path(), [2, 10, 10]);
+    run(b.path(), [2, 20, 10]);
     std::fs::remove_file(a.path().join("report.html")).unwrap();
     let o = Command::new(BIN).arg("report").arg(a.path()).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -133,7 +135,7 @@ fn report_subcommand_rerenders_and_compare_puts_runs_side_by_side() {
 #[test]
 fn interrupted_run_keeps_complete_results_and_report() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["run", "-S", "2", "-A", "5", "-N", "50", "--work", "sleep:200ms", "--quiet", "--out"])
         .arg(dir.path())
         .stdout(Stdio::null())
@@ -196,7 +198,7 @@ fn report_renders_in_chromium() {
     let chromium = std::env::var("STAMPEDE_CHROMIUM")
         .expect("STAMPEDE_CHROMIUM is not set: install Debian's `chromium` and set STAMPEDE_CHROMIUM=chromium to run this test");
     let dir = tempfile::tempdir().unwrap();
-    run(dir.path(), &["-S", "4", "-A", "25", "-N", "5"]);
+    run(dir.path(), [4, 25, 5]);
     let figs = check_report_structure(dir.path());
     let shots = std::env::var_os("STAMPEDE_SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| dir.path().to_owned());
     std::fs::create_dir_all(&shots).unwrap();

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// A whole scenario file after validation and CLI overrides.
+///
+/// Fields added after the first results were written carry `#[serde(default)]`, so that
+/// `stampede report` and `stampede compare` still read older results folders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
     /// Name shown in results; defaults to the file stem, or "cli" without a file.
@@ -21,6 +24,7 @@ pub struct Scenario {
     #[serde(with = "duration_us", rename = "run_timeout_us")]
     pub run_timeout: Duration,
     /// Launch rate limit of the whole run, split evenly among all scenario instances.
+    #[serde(default)]
     pub start_rate: Option<StartRate>,
     pub groups: Vec<Group>,
 }
@@ -101,11 +105,14 @@ pub struct Group {
     /// Warm-up group: kept in raw data and instances.csv, left out of summaries.
     pub warmup: bool,
     /// Start, work, stop, repeat (see [`Churn`]); `None` = one cycle.
+    #[serde(default)]
     pub churn: Option<Churn>,
     /// Launch rate limit of each scenario of this group; `None` = unlimited.
+    #[serde(default)]
     pub start_rate: Option<StartRate>,
     /// Pad the action image with a filler file of this many MiB (container runtimes; 0 = none),
     /// to see what image size does to start time.
+    #[serde(default)]
     pub image_filler_mb: u32,
     pub docker: DockerOptions,
     pub swarm: SwarmOptions,

@@ -14,7 +14,7 @@ use stampede_tiers::driver::LiveProgress;
 pub fn bar() -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
     let style = ProgressStyle::with_template(
-        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} requests · ETA {eta} · {wide_msg}",
+        "{spinner} {elapsed_precise} [{bar:24}] {pos}/{len} requests · ETA {eta} · {msg}",
     )
     .expect("static progress template is valid")
     .progress_chars("=> ");
@@ -31,7 +31,7 @@ pub async fn show(p: Arc<LiveProgress>, bar: ProgressBar) {
         bar.set_length(p.requests_planned.load(Ordering::Relaxed).max(1));
         bar.set_position(t.requests_done);
         bar.set_message(format!(
-            "scenarios {}/{} ready · actions {} launched, {} ready, {} failed",
+            "scenarios {}/{} ready · actions {} launched {} ready {} failed",
             p.scenarios_ready.load(Ordering::Relaxed),
             p.scenarios_launched.load(Ordering::Relaxed),
             t.actions_launched,
