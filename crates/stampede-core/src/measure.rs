@@ -39,6 +39,15 @@ pub mod names {
     pub const EVICTION_PROBE_COLD: &str = "eviction_probe_cold";
     /// RTT of an eviction probe that reached the same warm process.
     pub const EVICTION_PROBE_WARM: &str = "eviction_probe_warm";
+    /// Swarm task states: time to reach each state from the previous one seen (the first from
+    /// `requested`).
+    pub const SWARM_PHASE_NEW: &str = "swarm_phase_new";
+    pub const SWARM_PHASE_PENDING: &str = "swarm_phase_pending";
+    pub const SWARM_PHASE_ASSIGNED: &str = "swarm_phase_assigned";
+    pub const SWARM_PHASE_ACCEPTED: &str = "swarm_phase_accepted";
+    pub const SWARM_PHASE_PREPARING: &str = "swarm_phase_preparing";
+    pub const SWARM_PHASE_STARTING: &str = "swarm_phase_starting";
+    pub const SWARM_PHASE_RUNNING: &str = "swarm_phase_running";
     /// |our `started` − the runtime's own start time| (Docker `State.StartedAt`).
     pub const RUNTIME_START_SKEW: &str = "runtime_start_skew";
 }

@@ -149,7 +149,7 @@ fn full_file_sets_every_field() {
         g.swarm,
         SwarmOptions {
             network: SwarmNetwork::Overlay,
-            mapping: SwarmMapping::ReplicatedService,
+            mapping: SwarmMapping::ServicePerAction,
             restart_condition: "on-failure".into(),
             update_parallelism: 2,
             placement: vec!["node.role==manager".into()],
@@ -495,8 +495,17 @@ fn open_loop_with_one_shot_is_allowed() {
 
 #[test]
 fn options_of_an_unused_runtime_are_accepted() {
-    let text = "[[group]]\nruntime = \"process\"\nswarm = { mapping = \"replicated_service\" }\ndocker = { network = \"bridge\" }\n";
+    let text = "[[group]]\nruntime = \"process\"\nswarm = { network = \"overlay\" }\ndocker = { network = \"bridge\" }\n";
     assert!(from_str(text, None, &Overrides::default()).is_ok());
+}
+
+#[test]
+fn the_replicated_swarm_mapping_is_refused_with_the_reason() {
+    let text = "[[group]]\nruntime = \"swarm\"\nswarm = { mapping = \"replicated_service\" }\n";
+    let e = from_str(text, None, &Overrides::default()).unwrap_err();
+    assert_eq!(e.line(), Some(3));
+    assert_eq!(e.field(), Some("group[0].swarm.mapping"));
+    assert!(e.to_string().contains("service_per_action"), "{e}");
 }
 
 #[test]

@@ -114,7 +114,8 @@ async fn plain_service(rt: &SwarmRuntime, image: &str, tasks: u32) -> Figures {
         }
     });
     let run_id = format!("bench{}", std::process::id());
-    let labels = HashMap::from([("stampede.run".to_owned(), run_id.clone()), ("stampede.role".to_owned(), "action".to_owned())]);
+    let labels =
+        HashMap::from([("stampede.run".to_owned(), run_id.clone()), ("stampede.role".to_owned(), "action".to_owned())]);
     let spec = ServiceSpec {
         name: Some(format!("stampede-{run_id}-plain")),
         labels: Some(labels.clone()),

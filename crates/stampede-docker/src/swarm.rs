@@ -2,7 +2,8 @@
 //!
 //! - **Mapping.** One service per instance (`service_per_action`): per-instance control
 //!   (pause/resume/kill one action, relaunch it as a new incarnation) needs one task per service.
-//!   `replicated_service` (one service of A replicas) is refused at launch: `launch` sees one
+//!   `replicated_service` (one service of A replicas) is refused when an action is launched
+//!   (scenarios are always a service each): `launch` sees one
 //!   instance at a time and does not know A, every replica would share one environment (the
 //!   instance id could only be templated from `{{.Task.Slot}}`, which is 1-based and not the
 //!   tiers' id), and a killed replica with restart condition `none` leaves its slot dead, so a
@@ -11,15 +12,18 @@
 //!   the ID: Swarm's executor tries to pull every image given by tag before each task, which here
 //!   (no registry) fails after a timeout and makes starts about 7× slower; an image ID is never
 //!   pulled.
-//! - **Timing.** `created` = the service create call returned; `started` = the first poll (every
-//!   [`POLL`]) that saw its task `running` — Swarm has no "start" call, and `running` is when the
-//!   task's container was started. The launch call therefore includes Swarm's whole scheduling
-//!   path, and the start-concurrency limit applies to it.
+//! - **Timing.** `created` = `started` = the service create call returned. Swarm has no start
+//!   call: after the create, its orchestrator, scheduler and agent start the task on their own,
+//!   and that path shows in the `boot` phase (started → connected) and, broken down, in the task
+//!   states. Returning at once (instead of polling until the task runs) keeps poll lag out of
+//!   `connected`/`ready`, and makes the start-concurrency limit mean what it means for Docker:
+//!   API calls in flight, not Swarm's own start parallelism, which is what is measured.
 //! - **Task states.** A task object carries only its current state and that state's timestamp,
-//!   and Docker 20.10 emits no task events. While starting, the task is polled every [`POLL`] and
-//!   the first sighting of each state records the task's own `Status.Timestamp` (the time Swarm
-//!   entered it, not the time we saw it); `new` comes from the task's `CreatedAt`. A state that
-//!   lasted less than one poll may be missed; it is then absent, never guessed.
+//!   and Docker 20.10 emits no task events. A [`Tracker`] polls the tasks of every service still
+//!   starting, all in one list call every [`POLL`], and the first sighting of each state records
+//!   the task's own `Status.Timestamp` (when Swarm entered it, not when we saw it); `new` comes
+//!   from the task's `CreatedAt`. A state that lasted less than one poll (typically `accepted`,
+//!   sometimes `preparing`) is absent, never guessed. Tracking ends when the task runs or ends.
 //! - **Control.** Single node: the task's container is a container of the local engine, so
 //!   pause/resume/kill act on it through the Docker API ([`DockerRuntime`]). Kill leaves the task
 //!   `failed`; with restart condition `none` Swarm does not replace it. Remove deletes the service
@@ -30,6 +34,7 @@
 //!   deletes by label only.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -53,9 +58,13 @@ use crate::error::{status_of, DockerError};
 use crate::names;
 use crate::runtime::{parse_started_at, DockerRuntime};
 
-/// How often a starting task is polled. Short enough to see most states of a task that runs
-/// within a few hundred ms; with the default start concurrency of 4 this is 200 list calls/s.
+/// How often starting tasks are polled (all of them in one call). Short enough to see most states
+/// of a task that runs within a few hundred ms.
 pub const POLL: Duration = Duration::from_millis(20);
+/// Services per task-list call of the [`Tracker`] (keeps the query string short).
+const TRACK_BATCH: usize = 100;
+/// A task that neither runs nor ends within this long (unplaceable, say) is no longer polled.
+const TRACK_AT_MOST: Duration = Duration::from_secs(600);
 /// How long `remove_run` waits for the containers of deleted services before force-removing them.
 const CONTAINERS_GONE_WITHIN: Duration = Duration::from_secs(20);
 /// How long `remove_run` retries removing an overlay network that tasks still hold.
@@ -87,8 +96,110 @@ pub struct SwarmRuntime {
     image_ids: Mutex<HashMap<String, String>>,
     /// Overlay networks known to exist (also held across a create so two launches don't race).
     networks: Mutex<HashSet<String>>,
-    /// Service ID → what was seen of its task, for `native_times`.
-    traces: std::sync::Mutex<HashMap<String, TaskTrace>>,
+    /// What was seen of each service's task while it started, for `native_times` and control.
+    tracker: Arc<Tracker>,
+}
+
+/// One service being (or done being) tracked.
+#[derive(Debug)]
+struct Tracked {
+    trace: TaskTrace,
+    /// The task's container, once it runs.
+    container: Option<String>,
+    /// Running, ended, or given up on: no longer polled.
+    settled: bool,
+    since: Instant,
+}
+
+#[derive(Debug, Default)]
+struct TrackerState {
+    services: HashMap<String, Tracked>,
+    /// Whether the poll loop runs (it stops when nothing is left to poll).
+    polling: bool,
+}
+
+/// Polls the tasks of all starting services together: one list call per [`POLL`] however many
+/// tasks start at once, so that a thousand starts do not cost a thousand pollers.
+#[derive(Debug)]
+struct Tracker {
+    client: bollard::Docker,
+    state: std::sync::Mutex<TrackerState>,
+}
+
+impl Tracker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TrackerState> {
+        self.state.lock().expect("tracker lock")
+    }
+
+    /// Start tracking `service`'s task; spawns the poll loop unless it runs.
+    fn track(self: &Arc<Self>, service: &str) {
+        let mut st = self.lock();
+        st.services.insert(
+            service.to_owned(),
+            Tracked { trace: TaskTrace::default(), container: None, settled: false, since: Instant::now() },
+        );
+        if !st.polling {
+            st.polling = true;
+            tokio::spawn(self.clone().poll_loop());
+        }
+    }
+
+    fn forget(&self, service: &str) {
+        self.lock().services.remove(service);
+    }
+
+    async fn poll_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let unsettled: Vec<String> = {
+                let mut st = self.lock();
+                let ids: Vec<String> =
+                    st.services.iter().filter(|(_, t)| !t.settled).map(|(id, _)| id.clone()).collect();
+                if ids.is_empty() {
+                    // Decided under the lock `track` takes, so no service is left unpolled.
+                    st.polling = false;
+                    return;
+                }
+                ids
+            };
+            for chunk in unsettled.chunks(TRACK_BATCH) {
+                let filters = HashMap::from([("service".to_owned(), chunk.to_vec())]);
+                let tasks = match self.client.list_tasks(Some(ListTasksOptions { filters: Some(filters) })).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::debug!("listing starting tasks: {e}");
+                        continue;
+                    }
+                };
+                let mut by_service: HashMap<String, Vec<Task>> = HashMap::new();
+                for t in tasks {
+                    by_service.entry(t.service_id.clone().unwrap_or_default()).or_default().push(t);
+                }
+                let mut st = self.lock();
+                for (service, tasks) in by_service {
+                    let (Some(tracked), Some(task)) = (st.services.get_mut(&service), newest(tasks)) else { continue };
+                    observe(&mut tracked.trace, &task);
+                    let status = task.status.unwrap_or_default();
+                    match status.state {
+                        Some(TaskState::RUNNING) => {
+                            tracked.container =
+                                status.container_status.and_then(|c| c.container_id).filter(|c| !c.is_empty());
+                            tracked.settled = true;
+                        }
+                        Some(s) if is_terminal(s) => tracked.settled = true,
+                        _ => {}
+                    }
+                }
+                for t in st.services.values_mut() {
+                    if t.since.elapsed() > TRACK_AT_MOST {
+                        t.settled = true;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// As an error of the swarm runtime, not the docker one (the message names the right runtime).
@@ -163,27 +274,6 @@ fn newest(tasks: Vec<Task>) -> Option<Task> {
     tasks.into_iter().max_by_key(|t| t.created_at.as_deref().and_then(parse_started_at).unwrap_or(0))
 }
 
-/// Deletes a service nobody holds a handle to, when dropped armed (from a task of its own:
-/// Drop cannot await).
-struct OrphanService {
-    client: bollard::Docker,
-    id: Option<String>,
-}
-
-impl Drop for OrphanService {
-    fn drop(&mut self) {
-        let Some(id) = self.id.take() else { return };
-        let client = self.client.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = client.delete_service(&id).await {
-                    tracing::debug!("deleting service {id} that never ran: {e}");
-                }
-            });
-        }
-    }
-}
-
 impl SwarmRuntime {
     /// Connect like [`DockerRuntime::connect`] (unix socket, negotiated API version). Whether
     /// the engine is a swarm manager is checked by `preflight`.
@@ -198,10 +288,10 @@ impl SwarmRuntime {
 
     pub fn with_docker(docker: DockerRuntime) -> Self {
         Self {
+            tracker: Arc::new(Tracker { client: docker.client().clone(), state: Default::default() }),
             docker,
             image_ids: Mutex::new(HashMap::new()),
             networks: Mutex::new(HashSet::new()),
-            traces: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -325,7 +415,7 @@ impl SwarmRuntime {
             .map_err(|source| DockerError::ListTasks { service: service.to_owned(), source })
     }
 
-    async fn create_and_wait(&self, spec: &LaunchSpec) -> Result<Launched, DockerError> {
+    async fn create(&self, spec: &LaunchSpec) -> Result<Launched, DockerError> {
         let name = names::container_name(spec);
         let options = match &spec.placement {
             Placement::Swarm(o) => o.clone(),
@@ -336,7 +426,8 @@ impl SwarmRuntime {
                 )))
             }
         };
-        if options.mapping == SwarmMapping::ReplicatedService {
+        // The mapping is about actions; a scenario is always a service of its own.
+        if options.mapping == SwarmMapping::ReplicatedService && spec.role == Role::Action {
             return Err(DockerError::Unreachable(format!(
                 "{name}: swarm mapping `replicated_service` is not supported; use `service_per_action` \
                  (per-instance pause, kill and relaunch need one task per service)"
@@ -353,53 +444,21 @@ impl SwarmRuntime {
             .await
             .map_err(|source| DockerError::CreateService { name: name.clone(), source })?;
         let created_at = Instant::now();
-        let service = created.id.ok_or_else(|| DockerError::Unreachable(format!("service {name} created without an ID")))?;
+        let service =
+            created.id.ok_or_else(|| DockerError::Unreachable(format!("service {name} created without an ID")))?;
 
-        // Until the caller has a handle, the service is ours to delete: when the task fails, and
-        // when the caller gives up waiting (drops this future at its ready deadline).
-        let mut orphan = OrphanService { client: self.client().clone(), id: Some(service.clone()) };
-        let (started, container, trace) = self.wait_running(&service, &name, options.restart_condition == "none").await?;
-        orphan.id = None;
-        self.traces.lock().expect("traces lock").insert(service.clone(), trace);
-        Ok(Launched { handle: Handle { id: service, detail: container }, created: Some(created_at), started })
+        self.tracker.track(&service);
+        Ok(Launched { handle: Handle { id: service, detail: None }, created: Some(created_at), started: created_at })
     }
 
-    /// Poll the service's task until it runs; the instant we saw it running, its container, and
-    /// the states seen on the way. With `fail_fast`, a task that ends first fails the launch
-    /// (otherwise Swarm replaces it, and we wait for the replacement).
-    async fn wait_running(
-        &self,
-        service: &str,
-        name: &str,
-        fail_fast: bool,
-    ) -> Result<(Instant, Option<String>, TaskTrace), DockerError> {
-        let mut trace = TaskTrace::default();
-        let mut tick = tokio::time::interval(POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(task) = newest(self.tasks_of(service).await?) else { continue };
-            let seen_at = Instant::now();
-            observe(&mut trace, &task);
-            let status = task.status.clone().unwrap_or_default();
-            match status.state {
-                Some(TaskState::RUNNING) => {
-                    let container = status.container_status.and_then(|c| c.container_id).filter(|c| !c.is_empty());
-                    return Ok((seen_at, container, trace));
-                }
-                Some(s) if is_terminal(s) && fail_fast => {
-                    let message = status.err.filter(|e| !e.is_empty()).or(status.message).unwrap_or_default();
-                    return Err(DockerError::TaskEnded { service: name.to_owned(), state: s.to_string(), message });
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// The container of the instance's task: the one seen at launch, else the newest task's.
+    /// The container of the instance's task: as the handle or the tracker knows it, else the
+    /// newest task's.
     async fn container_of(&self, h: &Handle) -> Result<String, DockerError> {
         if let Some(c) = &h.detail {
             return Ok(c.clone());
+        }
+        if let Some(c) = self.tracker.lock().services.get(&h.id).and_then(|t| t.container.clone()) {
+            return Ok(c);
         }
         newest(self.tasks_of(&h.id).await?)
             .and_then(|t| t.status)
@@ -418,11 +477,9 @@ impl SwarmRuntime {
     /// Engine version and swarm state, e.g. "Docker 20.10.24 (API 1.41), swarm manager, 1 node".
     pub async fn version(&self) -> Result<String, RuntimeError> {
         let engine = self.docker.version().await.map_err(swarm_kind)?;
-        let info = self
-            .client()
-            .info()
-            .await
-            .map_err(|source| swarm_kind(DockerError::Connect { socket: self.docker.socket().to_owned(), source }.into()))?;
+        let info = self.client().info().await.map_err(|source| {
+            swarm_kind(DockerError::Connect { socket: self.docker.socket().to_owned(), source }.into())
+        })?;
         let swarm = info.swarm.unwrap_or_default();
         if swarm.local_node_state != Some(LocalNodeState::ACTIVE) {
             let state = swarm.local_node_state.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
@@ -455,7 +512,7 @@ impl SwarmRuntime {
                 Err(e) if status_of(&e) == Some(404) => {}
                 Err(source) => return Err(DockerError::RemoveService { id, source }),
             }
-            self.traces.lock().expect("traces lock").remove(&id);
+            self.tracker.forget(&id);
         }
         Ok(removed)
     }
@@ -535,7 +592,7 @@ impl Runtime for SwarmRuntime {
     }
 
     async fn launch(&self, spec: &LaunchSpec) -> Result<Launched, RuntimeError> {
-        self.create_and_wait(spec).await.map_err(|e| swarm_kind(e.into_launch(&spec.instance_id)))
+        self.create(spec).await.map_err(|e| swarm_kind(e.into_launch(&spec.instance_id)))
     }
 
     async fn pause(&self, h: &Handle) -> Result<(), RuntimeError> {
@@ -554,16 +611,18 @@ impl Runtime for SwarmRuntime {
     }
 
     async fn remove(&self, h: &Handle) -> Result<(), RuntimeError> {
-        self.traces.lock().expect("traces lock").remove(&h.id);
+        self.tracker.forget(&h.id);
         match self.client().delete_service(&h.id).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
-            Err(source) => Err(swarm_kind(DockerError::RemoveService { id: h.id.clone(), source }.into_control("remove", &h.id))),
+            Err(source) => {
+                Err(swarm_kind(DockerError::RemoveService { id: h.id.clone(), source }.into_control("remove", &h.id)))
+            }
         }
     }
 
     async fn native_times(&self, h: &Handle) -> NativeTimes {
-        let task_states = self.traces.lock().expect("traces lock").get(&h.id).map(|t| t.states.clone()).unwrap_or_default();
+        let task_states = self.tracker.lock().services.get(&h.id).map(|t| t.trace.states.clone()).unwrap_or_default();
         let started_unix_us = match self.container_of(h).await {
             Ok(c) => match self.client().inspect_container(&c, None::<InspectContainerOptions>).await {
                 Ok(c) => c.state.and_then(|s| s.started_at).as_deref().and_then(parse_started_at),
@@ -583,21 +642,22 @@ impl Runtime for SwarmRuntime {
     /// The task is `running` and so is its container (a killed container shows before its task
     /// state catches up).
     async fn is_running(&self, h: &Handle) -> bool {
-        let task_running = match self.tasks_of(&h.id).await {
-            Ok(tasks) => newest(tasks).and_then(|t| t.status).and_then(|s| s.state) == Some(TaskState::RUNNING),
-            Err(_) => false,
+        let task = match self.tasks_of(&h.id).await {
+            Ok(tasks) => newest(tasks),
+            Err(_) => return false,
         };
-        match (&h.detail, task_running) {
-            (Some(c), true) => self
-                .client()
-                .inspect_container(c, None::<InspectContainerOptions>)
-                .await
-                .ok()
-                .and_then(|c| c.state)
-                .and_then(|s| s.running)
-                .unwrap_or(false),
-            (_, running) => running,
+        let status = task.and_then(|t| t.status).unwrap_or_default();
+        if status.state != Some(TaskState::RUNNING) {
+            return false;
         }
+        let Some(container) = status.container_status.and_then(|c| c.container_id) else { return false };
+        self.client()
+            .inspect_container(&container, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false)
     }
 
     /// Services first (their containers go with them), then whatever containers are still
@@ -653,9 +713,18 @@ mod tests {
     #[test]
     fn observe_keeps_the_first_sighting_of_each_state_with_the_tasks_own_time() {
         let mut trace = TaskTrace::default();
-        observe(&mut trace, &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::PENDING, "2024-05-01T12:00:00.000100Z"));
-        observe(&mut trace, &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::PENDING, "2024-05-01T12:00:00.000100Z"));
-        observe(&mut trace, &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::RUNNING, "2024-05-01T12:00:00.300000Z"));
+        observe(
+            &mut trace,
+            &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::PENDING, "2024-05-01T12:00:00.000100Z"),
+        );
+        observe(
+            &mut trace,
+            &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::PENDING, "2024-05-01T12:00:00.000100Z"),
+        );
+        observe(
+            &mut trace,
+            &task("t1", "2024-05-01T12:00:00.000001Z", TaskState::RUNNING, "2024-05-01T12:00:00.300000Z"),
+        );
         let names: Vec<&str> = trace.states.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(names, ["new", "pending", "running"]);
         assert_eq!(trace.states[2].1 - trace.states[0].1, 299_999);

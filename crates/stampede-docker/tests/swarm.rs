@@ -10,11 +10,13 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::models::{LocalNodeState, SwarmInitRequest};
-use bollard::query_parameters::{InspectContainerOptions, InspectNetworkOptions, InspectServiceOptions, ListServicesOptions};
+use bollard::query_parameters::{
+    InspectContainerOptions, InspectNetworkOptions, InspectServiceOptions, ListServicesOptions, ListTasksOptions,
+};
 use stampede_core::measure::Role;
 use stampede_core::scenario::{SwarmMapping, SwarmNetwork, SwarmOptions};
 use stampede_docker::SwarmRuntime;
-use stampede_runtime::{Handle, Placement, Runtime, RuntimeError};
+use stampede_runtime::{Handle, NativeTimes, Placement, Runtime, RuntimeError};
 use tokio::sync::OnceCell;
 
 use common::CallbackListener;
@@ -110,6 +112,26 @@ async fn wait_until_not_running(rt: &SwarmRuntime, h: &Handle) -> bool {
     false
 }
 
+/// The native times once the tracker has seen the task running.
+async fn wait_for_running_state(rt: &SwarmRuntime, h: &Handle) -> NativeTimes {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let native = rt.native_times(h).await;
+        if native.task_states.last().is_some_and(|(s, _)| s == "running") || Instant::now() >= deadline {
+            return native;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The container of the service's running task, as the task list says.
+async fn running_container(rt: &SwarmRuntime, service: &Handle) -> String {
+    let filters = HashMap::from([("service".to_owned(), vec![service.id.clone()])]);
+    let tasks = rt.client().list_tasks(Some(ListTasksOptions { filters: Some(filters) })).await.expect("list tasks");
+    assert_eq!(tasks.len(), 1, "one task per service: {tasks:?}");
+    tasks[0].status.clone().and_then(|s| s.container_status).and_then(|c| c.container_id).expect("task container")
+}
+
 #[tokio::test]
 async fn service_per_action_lifecycle_with_task_states() {
     let rt = runtime().await;
@@ -124,12 +146,14 @@ async fn service_per_action_lifecycle_with_task_states() {
 
     rt.prepare(&spec).await.expect("prepare");
     let launched = rt.launch(&spec).await.expect("launch");
-    assert!(launched.created.expect("service create is timed") <= launched.started);
-    let container = launched.handle.detail.clone().expect("the running task's container is known");
+    assert_eq!(launched.created, Some(launched.started), "Swarm has no start call: started = created");
     assert!(listener.next(DIAL_BACK).await.is_some(), "the task never dialled back to {host}:{}", listener.port);
+    let native = wait_for_running_state(&rt, &launched.handle).await;
+    let container = running_container(&rt, &launched.handle).await;
 
     // The service: named after the instance, labelled, image by ID, one replica, restart none.
-    let service = rt.client().inspect_service(&launched.handle.id, None::<InspectServiceOptions>).await.expect("inspect service");
+    let service =
+        rt.client().inspect_service(&launched.handle.id, None::<InspectServiceOptions>).await.expect("inspect service");
     let spec_ = service.spec.expect("spec");
     assert_eq!(spec_.name, Some(format!("stampede-{}-g0-s0-a3", guard.run_id)));
     let labels = spec_.labels.unwrap_or_default();
@@ -147,13 +171,13 @@ async fn service_per_action_lifecycle_with_task_states() {
     assert_eq!(inspected.host_config.and_then(|h| h.network_mode).as_deref(), Some("host"));
 
     // Task states: present, in Swarm's order, with ascending times, ending in running.
-    let native = rt.native_times(&launched.handle).await;
     let names: Vec<&str> = native.task_states.iter().map(|(s, _)| s.as_str()).collect();
     eprintln!("task states: {:?}", native.task_states);
     assert_eq!(names.first(), Some(&"new"), "{names:?}");
     assert_eq!(names.last(), Some(&"running"), "{names:?}");
     assert!(names.len() >= 3, "too few states seen: {names:?}");
-    let order: Vec<usize> = names.iter().map(|n| TASK_STATES.iter().position(|s| s == n).expect("known state")).collect();
+    let order: Vec<usize> =
+        names.iter().map(|n| TASK_STATES.iter().position(|s| s == n).expect("known state")).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "states out of order: {names:?}");
     assert!(native.task_states.windows(2).all(|w| w[0].1 <= w[1].1), "times not ascending: {:?}", native.task_states);
     let started_at = native.started_unix_us.expect("container StartedAt");
@@ -176,7 +200,10 @@ async fn service_per_action_lifecycle_with_task_states() {
 
     rt.remove(&launched.handle).await.expect("remove");
     rt.remove(&launched.handle).await.expect("removing a removed service is not an error");
-    assert!(rt.client().inspect_service(&launched.handle.id, None::<InspectServiceOptions>).await.is_err(), "service still there");
+    assert!(
+        rt.client().inspect_service(&launched.handle.id, None::<InspectServiceOptions>).await.is_err(),
+        "service still there"
+    );
     rt.remove_run(Some(&guard.run_id)).await.expect("remove_run");
     assert_eq!(leftovers(&rt, &guard.run_id).await, (vec![], vec![], vec![]));
 }
@@ -211,7 +238,8 @@ async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everythi
     let a = rt.launch(&action).await.expect("launch action");
     assert!(listener.next(DIAL_BACK).await.is_some(), "a task on {network} never reached the host at {callback}");
 
-    let service = rt.client().inspect_service(&s.handle.id, None::<InspectServiceOptions>).await.expect("inspect service");
+    let service =
+        rt.client().inspect_service(&s.handle.id, None::<InspectServiceOptions>).await.expect("inspect service");
     let task = service.spec.and_then(|s| s.task_template).expect("task template");
     let mounts = task.container_spec.and_then(|c| c.mounts).unwrap_or_default();
     assert!(
@@ -226,8 +254,8 @@ async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everythi
         .containers
         .unwrap_or_default();
     for h in [&s.handle, &a.handle] {
-        let c = h.detail.as_ref().expect("container");
-        assert!(members.contains_key(c), "task container {c} is not on {network}");
+        let c = running_container(&rt, h).await;
+        assert!(members.contains_key(&c), "task container {c} is not on {network}");
     }
 
     let removed = rt.remove_run(Some(&guard.run_id)).await.expect("remove_run");
@@ -258,7 +286,8 @@ async fn launch_failures_name_the_instance_and_leave_nothing() {
     let rt = runtime().await;
     let image = common::test_image().await;
     let guard = SwarmGuard::new("swfail");
-    let replicated = Placement::Swarm(SwarmOptions { mapping: SwarmMapping::ReplicatedService, ..options(SwarmNetwork::Host) });
+    let replicated =
+        Placement::Swarm(SwarmOptions { mapping: SwarmMapping::ReplicatedService, ..options(SwarmNetwork::Host) });
     let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(0), replicated, "127.0.0.1:1");
     match rt.launch(&spec).await {
         Err(RuntimeError::Launch { instance, reason }) => {
@@ -268,7 +297,15 @@ async fn launch_failures_name_the_instance_and_leave_nothing() {
         other => panic!("expected a launch error, got {other:?}"),
     }
     let placement = Placement::Swarm(options(SwarmNetwork::Host));
-    let spec = common::spec(&guard.run_id, "stampede-missing:nope", Role::Action, 0, Some(1), placement.clone(), "127.0.0.1:1");
+    let spec = common::spec(
+        &guard.run_id,
+        "stampede-missing:nope",
+        Role::Action,
+        0,
+        Some(1),
+        placement.clone(),
+        "127.0.0.1:1",
+    );
     match rt.launch(&spec).await {
         Err(RuntimeError::Launch { instance, reason }) => {
             assert_eq!(instance, "g0-s0-a1");
@@ -276,12 +313,19 @@ async fn launch_failures_name_the_instance_and_leave_nothing() {
         }
         other => panic!("expected a launch error, got {other:?}"),
     }
-    // A task that can never be placed: the caller gives up (drops the launch), and the service
-    // it created must not outlive that.
-    let unplaceable = Placement::Swarm(SwarmOptions { placement: vec!["node.role==worker".into()], ..options(SwarmNetwork::Host) });
+    // A task that can never be placed: the launch returns (Swarm schedules on its own), the task
+    // stays pending, and removing the instance leaves nothing.
+    let unplaceable =
+        Placement::Swarm(SwarmOptions { placement: vec!["node.role==worker".into()], ..options(SwarmNetwork::Host) });
     let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(2), unplaceable, "127.0.0.1:1");
-    assert!(tokio::time::timeout(Duration::from_secs(2), rt.launch(&spec)).await.is_err(), "an unplaceable task ran");
+    let launched = rt.launch(&spec).await.expect("launch of an unplaceable task");
     tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!rt.is_running(&launched.handle).await);
+    let states = rt.native_times(&launched.handle).await.task_states;
+    assert_eq!(states.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["new", "pending"], "{states:?}");
+    assert!(matches!(rt.kill(&launched.handle).await, Err(RuntimeError::Control { op: "kill", .. })));
+    rt.remove(&launched.handle).await.expect("remove");
+    rt.remove_run(Some(&guard.run_id)).await.expect("remove_run");
     assert_eq!(leftovers(&rt, &guard.run_id).await, (vec![], vec![], vec![]));
 }
 

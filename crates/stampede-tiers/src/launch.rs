@@ -199,4 +199,22 @@ pub fn record_start_metrics(m: &mut Metrics, r: &InstanceRecord) {
     if let Some(c) = r.connected_us {
         m.record(names::PHASE_INIT, ready - c);
     }
+    // Swarm's task states: the time to reach each one from the previous state seen (from
+    // `requested` for the first). Swarm can skip reporting short states; measuring from the
+    // last one seen keeps the phases summing to the whole.
+    let mut prev = req;
+    for (name, t) in [
+        (names::SWARM_PHASE_NEW, r.task_new_us),
+        (names::SWARM_PHASE_PENDING, r.task_pending_us),
+        (names::SWARM_PHASE_ASSIGNED, r.task_assigned_us),
+        (names::SWARM_PHASE_ACCEPTED, r.task_accepted_us),
+        (names::SWARM_PHASE_PREPARING, r.task_preparing_us),
+        (names::SWARM_PHASE_STARTING, r.task_starting_us),
+        (names::SWARM_PHASE_RUNNING, r.task_running_us),
+    ] {
+        if let Some(t) = t {
+            m.record(name, t - prev);
+            prev = t;
+        }
+    }
 }

@@ -69,7 +69,7 @@
 //! docker = { network = "host" }                   # host (default) | bridge | per_scenario
 //! swarm = { network = "host", mapping = "service_per_action", restart_condition = "none",
 //!           update_parallelism = 0, placement = [] }
-//!   # defaults as shown; network host|overlay; mapping service_per_action|replicated_service;
+//!   # defaults as shown; network host|overlay; mapping service_per_action (replicated_service is refused: see README);
 //!   # restart_condition none|on-failure|any. docker/swarm options of a group whose runtimes do
 //!   # not use them are accepted and ignored.
 //!

@@ -1091,11 +1091,19 @@ impl Reader {
             swarm.network = self.keyword(item, &l, &choices).unwrap_or(swarm.network);
         }
         if let Some((item, l)) = self.entry(table, &loc, "mapping") {
-            let choices = [
-                ("service_per_action", SwarmMapping::ServicePerAction),
-                ("replicated_service", SwarmMapping::ReplicatedService),
-            ];
-            swarm.mapping = self.keyword(item, &l, &choices).unwrap_or(swarm.mapping);
+            if item.as_str() == Some("replicated_service") {
+                // One service of A replicas shares one environment (no per-action identity) and
+                // a killed replica's slot stays dead under restart policy none: per-action
+                // pause/kill/relaunch, which stampede measures, cannot work on it.
+                self.push(
+                    &l,
+                    "\"replicated_service\" is not supported: its replicas share one environment and cannot \
+                     be paused, killed or relaunched one by one; use \"service_per_action\" (see README, Swarm)",
+                );
+            } else {
+                let choices = [("service_per_action", SwarmMapping::ServicePerAction)];
+                swarm.mapping = self.keyword(item, &l, &choices).unwrap_or(swarm.mapping);
+            }
         }
         if let Some((item, l)) = self.entry(table, &loc, "restart_condition") {
             let choices = [("none", "none"), ("on-failure", "on-failure"), ("any", "any")];
