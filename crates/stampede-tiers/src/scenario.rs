@@ -80,7 +80,8 @@ struct ProgressCounters {
     launched: AtomicU64,
     ready: AtomicU64,
     failed: AtomicU64,
-    requests_done: AtomicU64,
+    /// Shared with every action link, which counts each request as it completes.
+    requests_done: Arc<AtomicU64>,
     requests_planned: AtomicU64,
 }
 
@@ -380,7 +381,7 @@ async fn run_instance(
     };
     ctx.progress.ready.fetch_add(1, Ordering::Relaxed);
     let handle = child.handle.clone();
-    let link = Link::new(child.conn, ctx.launcher.server.clone());
+    let link = Link::new(child.conn, ctx.launcher.server.clone(), ctx.progress.requests_done.clone());
 
     // The unit's requests, with this slot's pause/kill steps and lifecycle pauses.
     let started_at = due.unwrap_or_else(tokio::time::Instant::now);
@@ -510,7 +511,6 @@ async fn run_instance(
             });
         }
     }
-    ctx.progress.requests_done.fetch_add(results.len() as u64, Ordering::Relaxed);
     rec.requests_ok = results.iter().filter(|r| r.outcome == RequestOutcome::Ok).count() as u32;
     rec.requests_failed = results.iter().filter(|r| r.outcome == RequestOutcome::Failed).count() as u32;
     rec.requests_timed_out = results.iter().filter(|r| r.outcome == RequestOutcome::TimedOut).count() as u32;
@@ -642,10 +642,12 @@ struct Link {
     /// Cancelled when the connection is gone.
     gone: CancellationToken,
     reader: Arc<tokio::task::JoinHandle<()>>,
+    /// Requests completed (any outcome), for live progress.
+    done: Arc<AtomicU64>,
 }
 
 impl Link {
-    fn new(conn: stampede_protocol::Conn<TcpStream>, server: Arc<Server>) -> Self {
+    fn new(conn: stampede_protocol::Conn<TcpStream>, server: Arc<Server>, done: Arc<AtomicU64>) -> Self {
         let (tx, mut rx) = conn.split();
         let pending: Pending = Arc::default();
         let gone = CancellationToken::new();
@@ -678,7 +680,7 @@ impl Link {
             p.lock().expect("pending lock").clear();
             g.cancel();
         });
-        Link { tx, pending, gone, reader: Arc::new(reader) }
+        Link { tx, pending, gone, reader: Arc::new(reader), done }
     }
 
     fn lost(&self) -> bool {
@@ -698,6 +700,12 @@ impl Link {
     }
 
     async fn request(&self, r: PlannedRequest) -> ReqResult {
+        let res = self.exchange(r).await;
+        self.done.fetch_add(1, Ordering::Relaxed);
+        res
+    }
+
+    async fn exchange(&self, r: PlannedRequest) -> ReqResult {
         let payload = request_payload(r.id, r.payload);
         let (wtx, wrx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(r.id, wtx);

@@ -240,3 +240,43 @@ fn signal(pid: i32, sig: i32) {
         libc::kill(pid, sig);
     }
 }
+
+#[test]
+fn every_example_scenario_runs_on_docker() {
+    let _serial = serial();
+    require_engine_and_image();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let dir = tempdir();
+    let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut ran = 0;
+    for path in files.iter().filter(|p| p.extension().is_some_and(|x| x == "toml")) {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(path).unwrap();
+        if text.contains("runtime = \"swarm\"") {
+            continue;
+        }
+        // `--runtime docker` moves every group that does not pin its runtime; a group pinned
+        // to processes would not be a Docker run, so the examples must not pin one.
+        assert!(!text.contains("runtime = \"process\"") || stem == "hello", "{stem} pins the process runtime");
+        let out = dir.path().join(&stem);
+        let file = path.to_str().unwrap();
+        let args: Vec<&str> = if stem == "hello" {
+            vec!["run", file, "--runtime", "docker", "--out", out.to_str().unwrap(), "-q"]
+        } else {
+            vec!["run", file, "--runtime", "docker", "--out", out.to_str().unwrap(), "-q"]
+        };
+        let o = run(&args, Duration::from_secs(300));
+        let r = results(&out);
+        let a = &r["accounting"];
+        assert_eq!(o.status.code(), Some(0), "{stem}: {a}\n{}", String::from_utf8_lossy(&o.stderr));
+        for g in r["scenario"]["groups"].as_array().unwrap() {
+            assert_eq!(g["runtime"], "docker", "{stem}: group {} did not run on Docker", g["name"]);
+        }
+        assert_eq!(leftovers(r["run"]["id"].as_str().unwrap()), (0, 0), "{stem} left containers or networks");
+        ran += 1;
+    }
+    // The filler image is a cache for image-size experiments: remove what this test built.
+    let _ = Command::new("docker").args(["image", "rm", "-f", "stampede-filler:50mb"]).output();
+    assert!(ran >= 15, "only {ran} examples ran on Docker");
+}
