@@ -1,0 +1,168 @@
+//! End-to-end runs on the real single-node swarm: scenarios and actions as Swarm services.
+//!
+//! Needs the engine, an active swarm (`docker swarm init --advertise-addr 127.0.0.1`; the
+//! tests start one when it is inactive and leave it running) and the `stampede:latest` image.
+//! Without them they fail with instructions — never pass by skipping.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().expect("the docker CLI must be installed for these tests");
+    assert!(o.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn require_swarm() {
+    let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+    if state.trim() != "active" {
+        docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+    }
+    let o = Command::new("docker").args(["image", "inspect", "stampede:latest"]).output().expect("docker CLI");
+    assert!(o.status.success(), "the stampede:latest image is missing: run scripts/test or `stampede image build`");
+}
+
+/// Services, containers and networks of a run still present.
+fn leftovers(run_id: &str) -> (usize, usize, usize) {
+    let f = format!("label=stampede.run={run_id}");
+    (
+        docker(&["service", "ls", "-q", "--filter", &f]).lines().count(),
+        docker(&["ps", "-aq", "--filter", &f]).lines().count(),
+        docker(&["network", "ls", "-q", "--filter", &f]).lines().count(),
+    )
+}
+
+/// Swarm removes a service's containers shortly after the service: allow it a moment.
+fn assert_nothing_left(run_id: &str) {
+    let t0 = Instant::now();
+    loop {
+        let left = leftovers(run_id);
+        if left == (0, 0, 0) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "run {run_id} left (services, containers, networks) = {left:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn swarm_run_end_to_end_with_task_state_phases_and_nothing_left() {
+    let _serial = serial();
+    require_swarm();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let o = run(
+        &["run", "--runtime", "swarm", "-S", "2", "-A", "10", "-N", "10", "--work", "sleep:10ms", "--out", out.to_str().unwrap()],
+        Duration::from_secs(600),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_eq!(a["instances_requested"], 22);
+    assert_eq!(a["instances_ready"], 22);
+    assert_eq!(a["requests_sent"], 200);
+    assert_eq!(a["requests_ok"], 200);
+    assert!(r["environment"]["runtime_versions"]["swarm"].as_str().unwrap().contains("swarm"));
+    assert_eq!(r["environment"]["runtime_options"]["cli"]["swarm"]["restart_condition"], "none");
+
+    // Task states per instance in instances.csv ...
+    let rows = csv_rows(&out.join("instances.csv"));
+    assert_eq!(rows.len(), 1 + 22);
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    for row in &rows[1..] {
+        for c in ["task_new_us", "task_pending_us", "task_assigned_us", "runtime_started_us", "connected_us", "ready_us"] {
+            assert!(!row[col(c)].is_empty(), "{c} empty in {row:?}");
+        }
+        let t = |c: &str| row[col(c)].parse::<i64>().unwrap();
+        assert!(t("requested_us") <= t("task_new_us") + 1_000 && t("task_new_us") <= t("task_pending_us"));
+        assert!(t("task_pending_us") <= t("task_assigned_us"));
+    }
+    // ... their phase summaries in results.json and the summary.
+    for m in ["swarm_phase_new", "swarm_phase_pending", "swarm_phase_assigned"] {
+        assert_eq!(r["metrics"][m]["count"], 20, "{m}: {}", r["metrics"][m]);
+        assert_eq!(r["scenario_metrics"][m]["count"], 2, "{m}");
+        assert!(stdout.contains(m), "summary lacks {m}:\n{stdout}");
+    }
+    assert_nothing_left(r["run"]["id"].as_str().unwrap());
+}
+
+#[test]
+fn swarm_overlay_network_pause_and_kill_steps() {
+    let _serial = serial();
+    require_swarm();
+    let dir = tempdir();
+    let file = dir.path().join("overlay.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "swarm-overlay"
+[[group]]
+runtime = "swarm"
+scenarios = 1
+actions = 3
+requests = 6
+work = "sleep:5ms"
+swarm = { network = "overlay" }
+[[group.steps]]
+kind = "pause"
+after_requests = 2
+duration = "200ms"
+actions = [0]
+[[group.steps]]
+kind = "kill"
+after_requests = 3
+actions = [1]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("r");
+    let o = run(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], Duration::from_secs(600));
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let r = results(&out);
+    assert_eq!(r["accounting"]["requests_ok"], 6 + 3 + 6);
+    assert_eq!(r["metrics"]["pause_latency"]["count"], 1);
+    assert_eq!(r["metrics"]["resume_latency"]["count"], 1);
+    assert_eq!(r["metrics"]["kill_latency"]["count"], 1);
+    assert_nothing_left(r["run"]["id"].as_str().unwrap());
+}
+
+#[test]
+fn ctrl_c_of_a_swarm_run_removes_every_service_and_exits_130() {
+    let _serial = serial();
+    require_swarm();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let mut child = stampede(&[
+        "run", "--runtime", "swarm", "-S", "1", "-A", "3", "-N", "200", "--work", "sleep:50ms", "--out", out.to_str().unwrap(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let run_id = wait_run_id(&out, Duration::from_secs(30));
+    let t0 = Instant::now();
+    // Wait until all three actions answer requests (the progress is in no file: use services).
+    while docker(&["service", "ls", "-q", "--filter", &format!("label=stampede.run={run_id}")]).lines().count() < 4 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "services never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = wait_for(&mut child, Duration::from_secs(180));
+    assert_eq!(status.code(), Some(130));
+    let r = results(&out);
+    assert_eq!(r["run"]["status"], "interrupted");
+    let a = &r["accounting"];
+    let n = |k: &str| a[k].as_u64().unwrap();
+    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"), "{a}");
+    assert!(n("requests_not_sent") > 0, "{a}");
+    assert_nothing_left(&run_id);
+}
