@@ -27,7 +27,7 @@ pub enum Command {
     Run(RunArgs),
     /// Remove everything stampede created (containers, services, networks) by label.
     Clean(CleanArgs),
-    /// Build or inspect the `FROM scratch` stampede image through the Docker API.
+    /// Build the `FROM scratch` stampede image through the Docker API (`stampede image build`).
     #[command(subcommand)]
     Image(ImageCommand),
     /// Re-render a results folder's report.html and print its summary.

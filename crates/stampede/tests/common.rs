@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary under test: `$STAMPEDE_BIN` when set (scripts/test points it at the static
+/// release binary, the one users run and images hold; a debug build measures its own overhead
+/// on a two-core machine), else the binary cargo built for these tests.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_stampede"))
+    std::env::var_os("STAMPEDE_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_stampede")))
 }
 
 pub fn stampede(args: &[&str]) -> Command {
@@ -108,4 +111,44 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Start `stampede ARGS` in the background with its output captured.
+pub fn spawn(args: &[&str]) -> Child {
+    stampede(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn stampede")
+}
+
+/// Send a signal to a process (SIGINT as a terminal's Ctrl-C, SIGKILL as a crash).
+#[allow(unsafe_code)]
+pub fn signal(pid: i32, sig: i32) -> i32 {
+    // SAFETY: kill(2) has no memory-safety preconditions; the worst case is ESRCH.
+    unsafe { libc::kill(pid, sig) }
+}
+
+/// Poll `probe` every 20 ms until it yields a value; fail naming `what` after `limit`.
+pub fn wait_until<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(t0.elapsed() < limit, "{what} did not happen within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The docker CLI's stdout; these tests use the CLI to look at the engine independently of
+/// stampede's own client.
+pub fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().expect("the docker CLI must be installed for these tests");
+    assert!(o.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The identities DESIGN §4 requires of every results.json `accounting`.
+pub fn assert_balanced(a: &serde_json::Value) {
+    let n = |k: &str| a[k].as_u64().unwrap_or_else(|| panic!("accounting.{k} missing in {a}"));
+    assert_eq!(n("instances_requested"), n("instances_ready") + n("instances_failed"), "{a}");
+    assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"), "{a}");
+    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"), "{a}");
 }

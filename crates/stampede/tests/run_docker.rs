@@ -7,16 +7,10 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const IMAGE: &str = "stampede:latest";
-
-fn docker(args: &[&str]) -> String {
-    let o = Command::new("docker").args(args).output().expect("the docker CLI must be installed for these tests");
-    assert!(o.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn require_engine_and_image() {
     let o = Command::new("docker").args(["image", "inspect", IMAGE]).output().expect("docker CLI");
@@ -142,22 +136,11 @@ fn a_killed_action_container_fails_the_run_with_exit_1_and_nothing_left() {
     require_engine_and_image();
     let dir = tempdir();
     let out = dir.path().join("r");
-    let mut child = stampede(&[
+    let mut child = spawn(&[
         "run", "--runtime", "docker", "-S", "1", "-A", "3", "-N", "60", "--work", "sleep:25ms", "--out", out.to_str().unwrap(),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ]);
     let run_id = wait_run_id(&out, Duration::from_secs(30));
-    let t0 = Instant::now();
-    let victim = loop {
-        if let Some(c) = container_of(&run_id, 0, 1) {
-            break c;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(60), "action container never appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let victim = wait_until(Duration::from_secs(60), "action container 0/1 starting", || container_of(&run_id, 0, 1));
     std::thread::sleep(Duration::from_millis(500));
     docker(&["kill", &victim]);
 
@@ -167,9 +150,7 @@ fn a_killed_action_container_fails_the_run_with_exit_1_and_nothing_left() {
     let a = &r["accounting"];
     assert_eq!(a["instances_failed"], 1, "{a}");
     assert_eq!(a["instances_requested"], 4);
-    let n = |k: &str| a[k].as_u64().unwrap();
-    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"));
-    assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"));
+    assert_balanced(a);
     assert_eq!(leftovers(&run_id), (0, 0));
 }
 
@@ -179,19 +160,11 @@ fn ctrl_c_of_the_docker_driver_writes_results_removes_everything_and_exits_130()
     require_engine_and_image();
     let dir = tempdir();
     let out = dir.path().join("r");
-    let mut child = stampede(&[
+    let mut child = spawn(&[
         "run", "--runtime", "docker", "-S", "2", "-A", "3", "-N", "200", "--work", "sleep:50ms", "--out", out.to_str().unwrap(),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ]);
     let run_id = wait_run_id(&out, Duration::from_secs(30));
-    let t0 = Instant::now();
-    while container_of(&run_id, 1, 2).is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(60), "containers never appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(60), "action container 1/2 starting", || container_of(&run_id, 1, 2));
     std::thread::sleep(Duration::from_millis(700));
     signal(child.id() as i32, libc::SIGINT);
     let status = wait_for(&mut child, Duration::from_secs(120));
@@ -199,9 +172,8 @@ fn ctrl_c_of_the_docker_driver_writes_results_removes_everything_and_exits_130()
     let r = results(&out);
     assert_eq!(r["run"]["status"], "interrupted");
     let a = &r["accounting"];
-    let n = |k: &str| a[k].as_u64().unwrap();
-    assert!(n("requests_ok") > 0 && n("requests_not_sent") > 0, "{a}");
-    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"));
+    assert_balanced(a);
+    assert!(a["requests_ok"].as_u64().unwrap() > 0 && a["requests_not_sent"].as_u64().unwrap() > 0, "{a}");
     assert_eq!(leftovers(&run_id), (0, 0));
 }
 
@@ -233,13 +205,6 @@ fn an_unreachable_daemon_exits_3() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("daemon"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-#[allow(unsafe_code)]
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe {
-        libc::kill(pid, sig);
-    }
-}
 
 #[test]
 fn every_example_scenario_runs_on_docker() {
@@ -261,12 +226,7 @@ fn every_example_scenario_runs_on_docker() {
         assert!(!text.contains("runtime = \"process\"") || stem == "hello", "{stem} pins the process runtime");
         let out = dir.path().join(&stem);
         let file = path.to_str().unwrap();
-        let args: Vec<&str> = if stem == "hello" {
-            vec!["run", file, "--runtime", "docker", "--out", out.to_str().unwrap(), "-q"]
-        } else {
-            vec!["run", file, "--runtime", "docker", "--out", out.to_str().unwrap(), "-q"]
-        };
-        let o = run(&args, Duration::from_secs(300));
+        let o = run(&["run", file, "--runtime", "docker", "--out", out.to_str().unwrap(), "-q"], Duration::from_secs(300));
         let r = results(&out);
         let a = &r["accounting"];
         assert_eq!(o.status.code(), Some(0), "{stem}: {a}\n{}", String::from_utf8_lossy(&o.stderr));

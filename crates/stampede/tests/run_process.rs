@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use std::process::Stdio;
 use std::time::Duration;
 
 #[test]
@@ -70,11 +69,7 @@ fn an_action_killed_with_sigkill_is_counted_as_failed_and_nothing_is_left_runnin
     let _serial = serial();
     let dir = tempdir();
     let out = dir.path().join("r");
-    let mut child = stampede(&["run", "-S", "2", "-A", "4", "-N", "40", "--work", "sleep:25ms", "--out", out.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&["run", "-S", "2", "-A", "4", "-N", "40", "--work", "sleep:25ms", "--out", out.to_str().unwrap()]);
     let run_id = wait_run_id(&out, Duration::from_secs(20));
 
     // Wait until action 2 of scenario 0 is up and serving, then kill it hard.
@@ -87,8 +82,7 @@ fn an_action_killed_with_sigkill_is_counted_as_failed_and_nothing_is_left_runnin
         std::thread::sleep(Duration::from_millis(20));
     };
     std::thread::sleep(Duration::from_millis(400));
-    // SAFETY-free: libc::kill on a pid we just found; the worst case is ESRCH.
-    assert_eq!(unsafe_kill(victim), 0, "kill -9 {victim}");
+    assert_eq!(signal(victim, libc::SIGKILL), 0, "kill -9 {victim}");
 
     let status = wait_for(&mut child, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "a failed action means exit 1");
@@ -98,8 +92,7 @@ fn an_action_killed_with_sigkill_is_counted_as_failed_and_nothing_is_left_runnin
     assert_eq!(a["instances_failed"], 1, "{a}");
     assert_eq!(a["instances_ready"], 9);
     let n = |k: &str| a[k].as_u64().unwrap();
-    assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"), "{a}");
-    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"), "{a}");
+    assert_balanced(a);
     assert_eq!(n("requests_planned"), 320);
     assert!(n("requests_not_sent") > 0, "the killed action's remaining requests are not sent: {a}");
     assert_eq!(r["run"]["status"], "failed");
@@ -119,20 +112,14 @@ fn ctrl_c_stops_writes_results_reaps_children_and_exits_130() {
     let _serial = serial();
     let dir = tempdir();
     let out = dir.path().join("r");
-    let mut child = stampede(&["run", "-S", "2", "-A", "3", "-N", "100", "--work", "sleep:50ms", "--out", out.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&["run", "-S", "2", "-A", "3", "-N", "100", "--work", "sleep:50ms", "--out", out.to_str().unwrap()]);
     let run_id = wait_run_id(&out, Duration::from_secs(20));
     // Let the actions get going, then interrupt as a terminal would.
-    let t0 = std::time::Instant::now();
-    while run_processes(&run_id, |id| id.contains("-a")).len() < 6 {
-        assert!(t0.elapsed() < Duration::from_secs(20), "actions never all started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(20), "all six actions starting", || {
+        (run_processes(&run_id, |id| id.contains("-a")).len() >= 6).then_some(())
+    });
     std::thread::sleep(Duration::from_millis(500));
-    unsafe_signal(child.id() as i32, libc::SIGINT);
+    signal(child.id() as i32, libc::SIGINT);
 
     let status = wait_for(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130));
@@ -143,8 +130,7 @@ fn ctrl_c_stops_writes_results_reaps_children_and_exits_130() {
     let n = |k: &str| a[k].as_u64().unwrap();
     assert_eq!(n("requests_planned"), 600);
     assert!(n("requests_ok") > 0 && n("requests_not_sent") > 0, "{a}");
-    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"), "{a}");
-    assert_eq!(n("instances_requested"), n("instances_ready") + n("instances_failed"), "{a}");
+    assert_balanced(a);
     assert_eq!(csv_rows(&out.join("instances.csv")).len(), 1 + 8);
     assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
 }
@@ -194,9 +180,7 @@ fn every_example_scenario_runs_on_the_process_runtime_and_shows_its_effect() {
         let o = run(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"], Duration::from_secs(180));
         let r = results(&out);
         let a = &r["accounting"];
-        let n = |k: &str| a[k].as_u64().unwrap();
-        assert_eq!(n("instances_requested"), n("instances_ready") + n("instances_failed"), "{stem}: {a}");
-        assert_eq!(n("requests_sent"), n("requests_ok") + n("requests_failed") + n("requests_timed_out"), "{stem}: {a}");
+        assert_balanced(a);
         assert_eq!(o.status.code(), Some(0), "{stem}: {a}\n{}", String::from_utf8_lossy(&o.stderr));
         ran.insert(stem, r);
     }
@@ -231,12 +215,3 @@ fn every_example_scenario_runs_on_the_process_runtime_and_shows_its_effect() {
     assert!(ran.len() >= 15, "only {} example scenarios ran", ran.len());
 }
 
-fn unsafe_kill(pid: i32) -> i32 {
-    unsafe_signal(pid, libc::SIGKILL)
-}
-
-#[allow(unsafe_code)]
-fn unsafe_signal(pid: i32, sig: i32) -> i32 {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe { libc::kill(pid, sig) }
-}

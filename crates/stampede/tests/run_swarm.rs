@@ -7,14 +7,8 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn docker(args: &[&str]) -> String {
-    let o = Command::new("docker").args(args).output().expect("the docker CLI must be installed for these tests");
-    assert!(o.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn require_swarm() {
     let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
@@ -136,33 +130,21 @@ fn ctrl_c_of_a_swarm_run_removes_every_service_and_exits_130() {
     require_swarm();
     let dir = tempdir();
     let out = dir.path().join("r");
-    let mut child = stampede(&[
+    let mut child = spawn(&[
         "run", "--runtime", "swarm", "-S", "1", "-A", "3", "-N", "200", "--work", "sleep:50ms", "--out", out.to_str().unwrap(),
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ]);
     let run_id = wait_run_id(&out, Duration::from_secs(30));
-    let t0 = Instant::now();
-    // Wait until all three actions answer requests (the progress is in no file: use services).
-    while docker(&["service", "ls", "-q", "--filter", &format!("label=stampede.run={run_id}")]).lines().count() < 4 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "services never appeared");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // Wait until the scenario and its three actions exist as services, then let them work.
+    let services = || docker(&["service", "ls", "-q", "--filter", &format!("label=stampede.run={run_id}")]).lines().count();
+    wait_until(Duration::from_secs(120), "four services", || (services() >= 4).then_some(()));
     std::thread::sleep(Duration::from_secs(3));
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    signal(child.id() as i32, libc::SIGINT);
     let status = wait_for(&mut child, Duration::from_secs(180));
     assert_eq!(status.code(), Some(130));
     let r = results(&out);
     assert_eq!(r["run"]["status"], "interrupted");
     let a = &r["accounting"];
-    let n = |k: &str| a[k].as_u64().unwrap();
-    assert_eq!(n("requests_planned"), n("requests_sent") + n("requests_not_sent"), "{a}");
-    assert!(n("requests_not_sent") > 0, "{a}");
+    assert_balanced(a);
+    assert!(a["requests_not_sent"].as_u64().unwrap() > 0, "{a}");
     assert_nothing_left(&run_id);
 }
