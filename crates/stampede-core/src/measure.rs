@@ -24,6 +24,11 @@ pub mod names {
     pub const PHASE_INIT: &str = "phase_init";
     /// started → the child's own clock at process entry (container/process boot proper).
     pub const PHASE_ENTRY: &str = "phase_entry";
+    /// created (or requested) → the child's own clock at process entry: the runtime's share of
+    /// the start, independent of when its API calls return.
+    pub const PHASE_TO_ENTRY: &str = "phase_to_entry";
+    /// Process entry → connected: the process's own boot and websocket handshake.
+    pub const PHASE_ENTRY_TO_CONNECT: &str = "phase_entry_to_connect";
     /// The runtime's own start time (Docker `State.StartedAt`) → connected.
     pub const PHASE_RUNTIME_BOOT: &str = "phase_runtime_boot";
     pub const REQUEST_RTT: &str = "request_rtt";

@@ -49,10 +49,11 @@ impl Metrics {
         Self::default()
     }
 
-    /// Record one value in µs. Negative values (clock skew between observers) are recorded
-    /// as 0 so they stay counted; the caller warns about skew separately.
+    /// Record one value in µs. Negative values are recorded as 0 so they stay counted: a phase
+    /// whose end was observed before its start (a child that connected before the parent read
+    /// its clock after spawn, or clock skew between observers) took no measurable time.
     pub fn record(&mut self, name: &str, value_us: i64) {
-        let v = u64::try_from(value_us).unwrap_or(0).clamp(1, MAX_US);
+        let v = u64::try_from(value_us).unwrap_or(0).min(MAX_US);
         let h = self.histograms.entry(name.to_owned()).or_insert_with(new_histogram);
         // With auto-resize and a clamped value, recording cannot fail.
         let _ = h.record(v);
@@ -214,6 +215,7 @@ mod tests {
         m.record("x", i64::MAX);
         let s = m.summaries()["x"];
         assert_eq!(s.count, 2);
+        assert_eq!(s.min_us, 0, "a negative phase reads as zero, not as 1 µs");
         assert!(s.max_us >= MAX_US);
     }
 

@@ -11,6 +11,8 @@ pub const METRIC_ORDER: &[&str] = &[
     "phase_create",
     "phase_start",
     "phase_entry",
+    "phase_to_entry",
+    "phase_entry_to_connect",
     "phase_boot",
     "phase_runtime_boot",
     "phase_init",

@@ -134,9 +134,20 @@ instances.csv says why (often a start timeout or a resource limit: lower S·A or
         ));
     }
 
-    // Percentiles shown (summary: p99; report: p99 and p99.9) from too few samples.
-    let few = |need: u64| -> Vec<String> {
-        r.metrics.iter().filter(|(_, s)| s.count > 0 && s.count < need).map(|(n, s)| format!("{n} ({})", s.count)).collect()
+    // Percentiles shown (summary: p99; report: p99 and p99.9) from too few samples. Name the
+    // thinnest few, not every metric: the advice is the same for all of them.
+    let few = |need: u64| -> Vec<(u64, &str)> {
+        let mut v: Vec<(u64, &str)> =
+            r.metrics.iter().filter(|(_, s)| s.count > 0 && s.count < need).map(|(n, s)| (s.count, n.as_str())).collect();
+        v.sort();
+        v
+    };
+    let name_few = |v: &[(u64, &str)]| -> String {
+        let shown: Vec<String> = v.iter().take(3).map(|(c, n)| format!("{n} ({c})")).collect();
+        match v.len() {
+            n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
+            _ => shown.join(", "),
+        }
     };
     let (p99, p999) = (few(MIN_SAMPLES_P99), few(MIN_SAMPLES_P999));
     if !p99.is_empty() {
@@ -144,30 +155,35 @@ instances.csv says why (often a start timeout or a resource limit: lower S·A or
             "few_samples",
             format!(
                 "p99 rests on fewer than {MIN_SAMPLES_P99} samples for {}: read it as the maximum; raise S·A (starts) or N (requests) for a stable tail",
-                p99.join(", ")
+                name_few(&p99)
             ),
         ));
     }
-    let only_p999: Vec<String> = p999.into_iter().filter(|m| !p99.contains(m)).collect();
+    let only_p999: Vec<(u64, &str)> = p999.into_iter().filter(|m| !p99.contains(m)).collect();
     if !only_p999.is_empty() {
         out.push(w(
             "few_samples",
             format!(
                 "p99.9 rests on fewer than {MIN_SAMPLES_P999} samples for {}: read it as the maximum; raise S·A or N for a stable p99.9",
-                only_p999.join(", ")
+                name_few(&only_p999)
             ),
         ));
     }
 
-    // Our `started` against the runtime's own record of the start (Docker State.StartedAt).
-    let skews: Vec<u64> =
-        instances.iter().filter_map(|i| Some(i.runtime_started_us?.abs_diff(i.started_us?))).filter(|d| *d > RUNTIME_SKEW_LIMIT_US).collect();
+    // Two clocks that saw the same moment, the process starting: the child's own (process
+    // entry) and the runtime's (Docker State.StartedAt). Far apart means the clocks disagree.
+    // (Our `started` is no such moment: Swarm has no start call, and Docker's returns late.)
+    let skews: Vec<u64> = instances
+        .iter()
+        .filter_map(|i| Some(i.runtime_started_us?.abs_diff(i.process_entry_us?)))
+        .filter(|d| *d > RUNTIME_SKEW_LIMIT_US)
+        .collect();
     if !skews.is_empty() {
         out.push(w(
             "clock_skew",
             format!(
-                "{} instance(s) have a runtime start time more than 1 s away from when the start call returned (up to {}): the runtime's clock \
-(daemon or VM) disagrees with the driver's; sync clocks (chrony) before comparing runtime-native phases",
+                "{} instance(s) report a process start more than 1 s away from the runtime's record of it (up to {}): the runtime's clock \
+(daemon or VM) disagrees with the instance's; sync clocks (chrony) before comparing runtime-native phases",
                 skews.len(),
                 crate::summary::fmt_us(*skews.iter().max().unwrap_or(&0))
             ),

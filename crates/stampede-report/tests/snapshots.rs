@@ -138,8 +138,22 @@ fn warnings_tell_what_to_do() {
     assert!(w.iter().find(|w| w.kind == "driver_cpu_saturated").unwrap().message.contains("lower S·A"));
     let idle = CpuUsage { driver_cpu_us: 100_000, wall_us: 10_000_000, machine_busy: Some(0.2) };
     r.accounting.requests_failed = 0;
-    let skewed = InstanceRecord { started_us: Some(1_000), runtime_started_us: Some(5_000_000), ..Default::default() };
+    // The process's own start and the runtime's record of it, 5 s apart: clocks disagree.
+    let skewed = InstanceRecord { process_entry_us: Some(1_000), runtime_started_us: Some(5_000_000), ..Default::default() };
     let w = run_warnings(&r, &[skewed], Some(idle));
     assert!(w.iter().all(|w| !w.kind.contains("cpu") && w.kind != "failure_rate"), "{w:?}");
     assert!(w.iter().any(|w| w.kind == "clock_skew"));
+    // A Swarm task: `started` (service created) is seconds before the container started, but
+    // the process and the runtime agree on when it started: no skew.
+    let swarm = InstanceRecord {
+        started_us: Some(1_000),
+        process_entry_us: Some(2_990_000),
+        runtime_started_us: Some(3_000_000),
+        ..Default::default()
+    };
+    let w = run_warnings(&r, &[swarm], Some(idle));
+    assert!(w.iter().all(|w| w.kind != "clock_skew"), "{w:?}");
+    // Many thin metrics are summed up, not listed one by one.
+    let few = w.iter().find(|w| w.kind == "few_samples").expect("the fixture has thin metrics");
+    assert!(few.message.contains(" and 4 more: "), "{}", few.message);
 }

@@ -196,6 +196,14 @@ pub fn record_start_metrics(m: &mut Metrics, r: &InstanceRecord) {
     if let (Some(n), Some(c)) = (r.runtime_started_us, r.connected_us) {
         m.record(names::PHASE_RUNTIME_BOOT, c - n);
     }
+    // The child's own clock splits the start at the moment its process ran, whatever the
+    // runtime's API calls returned when: the runtime's share before, ours after.
+    if let Some(e) = r.process_entry_us {
+        m.record(names::PHASE_TO_ENTRY, e - r.created_us.unwrap_or(req));
+        if let Some(c) = r.connected_us {
+            m.record(names::PHASE_ENTRY_TO_CONNECT, c - e);
+        }
+    }
     if let Some(c) = r.connected_us {
         m.record(names::PHASE_INIT, ready - c);
     }
