@@ -1,7 +1,7 @@
 //! The swarm runtime against the real single-node swarm on this machine (never a mock).
 //!
 //! The engine is made a swarm (`docker swarm init --advertise-addr 127.0.0.1`) when it is not
-//! one yet, and left so. Every test has its own run id and a [`SwarmGuard`] that removes the
+//! one yet, and left so. Every test has its own run id and a guard (`swarm_guard`) that removes the
 //! run's services, containers and networks even when an assertion fails.
 
 mod common;
@@ -57,32 +57,9 @@ fn options(network: SwarmNetwork) -> SwarmOptions {
     }
 }
 
-/// Removes everything of the run through the swarm runtime when dropped (services first).
-struct SwarmGuard {
-    run_id: String,
-}
-
-impl SwarmGuard {
-    fn new(test: &str) -> Self {
-        Self { run_id: common::unique_run_id(test) }
-    }
-}
-
-impl Drop for SwarmGuard {
-    fn drop(&mut self) {
-        let run_id = self.run_id.clone();
-        let outcome = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            rt.block_on(async { runtime().await.remove_run(Some(&run_id)).await })
-        })
-        .join();
-        match outcome {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) if !std::thread::panicking() => panic!("cleanup of run {} failed: {e}", self.run_id),
-            Ok(Err(e)) => eprintln!("cleanup of run {} failed: {e}", self.run_id),
-            Err(_) => eprintln!("cleanup of run {} panicked", self.run_id),
-        }
-    }
+/// A guard that removes everything of the run through the swarm runtime (services first).
+fn swarm_guard(test: &str) -> common::RunGuard {
+    common::RunGuard::removing_with(test, |run_id| common::block_on(async { runtime().await.remove_run(Some(run_id)).await }))
 }
 
 /// Services, containers and networks still labelled with `run_id`.
@@ -136,7 +113,7 @@ async fn running_container(rt: &SwarmRuntime, service: &Handle) -> String {
 async fn service_per_action_lifecycle_with_task_states() {
     let rt = runtime().await;
     let image = common::test_image().await;
-    let guard = SwarmGuard::new("swlife");
+    let guard = swarm_guard("swlife");
     let mut listener = CallbackListener::bind().await;
     let placement = Placement::Swarm(options(SwarmNetwork::Host));
     let host = rt.callback_host(&placement).await.expect("callback host");
@@ -212,7 +189,7 @@ async fn service_per_action_lifecycle_with_task_states() {
 async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everything() {
     let rt = runtime().await;
     let image = common::test_image().await;
-    let guard = SwarmGuard::new("swov");
+    let guard = swarm_guard("swov");
     let mut listener = CallbackListener::bind().await;
     let placement = Placement::Swarm(options(SwarmNetwork::Overlay));
     let network = format!("stampede-{}", guard.run_id);
@@ -285,7 +262,7 @@ async fn preflight_names_the_swarm_and_refuses_a_missing_image() {
 async fn launch_failures_name_the_instance_and_leave_nothing() {
     let rt = runtime().await;
     let image = common::test_image().await;
-    let guard = SwarmGuard::new("swfail");
+    let guard = swarm_guard("swfail");
     let replicated =
         Placement::Swarm(SwarmOptions { mapping: SwarmMapping::ReplicatedService, ..options(SwarmNetwork::Host) });
     let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(0), replicated, "127.0.0.1:1");

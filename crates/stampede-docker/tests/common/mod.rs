@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use stampede_core::measure::Role;
 use stampede_docker::DockerRuntime;
-use stampede_runtime::{env, LaunchSpec, Placement, Runtime};
+use stampede_runtime::{env, LaunchSpec, Placement, Runtime, RuntimeError};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OnceCell};
 
@@ -65,25 +65,33 @@ pub fn unique_run_id(test: &str) -> String {
 }
 
 /// Removes everything labelled with the run when dropped, also when an assertion failed.
-/// Drop cannot await inside the test's runtime, so it cleans up from a thread of its own.
+/// Drop cannot await inside the test's runtime, so it cleans up from a thread of its own, with
+/// whichever runtime created the run (Docker by default, Swarm for the swarm tests).
 pub struct RunGuard {
     pub run_id: String,
+    remove: fn(&str) -> Result<usize, RuntimeError>,
 }
 
 impl RunGuard {
     pub fn new(test: &str) -> Self {
-        Self { run_id: unique_run_id(test) }
+        Self::removing_with(test, |run_id| block_on(async { runtime().await.remove_run(Some(run_id)).await }))
     }
+
+    /// A guard whose cleanup is `remove(run_id)`, run on a thread of its own.
+    pub fn removing_with(test: &str, remove: fn(&str) -> Result<usize, RuntimeError>) -> Self {
+        Self { run_id: unique_run_id(test), remove }
+    }
+}
+
+/// Run a future to completion on a fresh single-threaded runtime (for cleanup threads).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
 }
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
-        let run_id = self.run_id.clone();
-        let outcome = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            rt.block_on(async { runtime().await.remove_run(Some(&run_id)).await })
-        })
-        .join();
+        let (run_id, remove) = (self.run_id.clone(), self.remove);
+        let outcome = std::thread::spawn(move || remove(&run_id)).join();
         match outcome {
             Ok(Ok(_)) => {}
             Ok(Err(e)) if !std::thread::panicking() => panic!("cleanup of run {} failed: {e}", self.run_id),
