@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use bollard::query_parameters::BuildImageOptionsBuilder;
+use bollard::query_parameters::{BuildImageOptionsBuilder, PruneImagesOptionsBuilder};
 use bollard::{body_try_stream, Docker};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
@@ -120,6 +120,12 @@ async fn run_build(
     // by the classic builder and BuildKit.
     let image =
         docker.inspect_image(tag).await.map_err(|source| ImageError::InspectImage { tag: tag.to_owned(), source })?;
+    // A rebuild moves the tag and leaves the previous image untagged: remove such leftovers of
+    // our own (labelled, dangling) so rebuilding never piles up images. Best effort.
+    let filters = HashMap::from([("dangling", vec!["true"]), ("label", vec![IMAGE_LABEL])]);
+    if let Err(e) = docker.prune_images(Some(PruneImagesOptionsBuilder::new().filters(&filters).build())).await {
+        tracing::debug!("pruning replaced stampede images: {e}");
+    }
     image.id.ok_or_else(|| ImageError::Build { tag: tag.to_owned(), reason: "the engine reports no image ID".into() })
 }
 
