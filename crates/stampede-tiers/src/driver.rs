@@ -378,7 +378,8 @@ async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcom
             out.critical_ready_us = one.critical_ready_us;
         }
     }
-    out.instances.sort_by(|a, b| (a.scenario, a.action.is_some(), a.action, a.incarnation).cmp(&(b.scenario, b.action.is_some(), b.action, b.incarnation)));
+    // Each scenario's row first, then its actions in order.
+    out.instances.sort_by_key(|r| (r.scenario, r.action.is_some(), r.action, r.incarnation));
     out
 }
 

@@ -211,7 +211,7 @@ pub async fn run(exe: std::path::PathBuf) -> Result<(), ScenarioError> {
     report.accounting.connections_refused = ctx.launcher.server.counters.connections_refused.load(Ordering::Relaxed);
     report.accounting.protocol_errors = ctx.launcher.server.counters.protocol_errors.load(Ordering::Relaxed);
     report.metrics = metrics.to_wire();
-    report.instances.sort_by(|a, b| (a.action, a.incarnation).cmp(&(b.action, b.incarnation)));
+    report.instances.sort_by_key(|r| (r.action, r.incarnation));
     tx.send(&Message::Report(Box::new(report))).await?;
 
     // Stay until the driver has the report and says stop (or goes away).

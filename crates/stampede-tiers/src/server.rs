@@ -6,6 +6,7 @@
 //! - no or wrong token → HTTP 401 before any message is read (`connections_refused`);
 //! - a first message that is not a well-formed `hello` of our protocol version, or names an
 //!   instance nobody expects → closed with a reason (`protocol_errors`).
+//!
 //! Each connection is handled in its own task, so a bad one never stalls the others.
 
 use std::collections::HashMap;
