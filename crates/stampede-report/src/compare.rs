@@ -133,13 +133,16 @@ pub fn compare_text(runs: &[ComparedRun]) -> String {
         );
     }
     let _ = writeln!(out);
-    let _ = write!(out, "  {:<20}{:<16}", "metric", "");
+    let rows = rows(runs);
+    // The name column fits the longest metric name, so long phase names never run into the stat.
+    let w = rows.iter().map(|(m, _, _)| m.len() + 2).max().unwrap_or(0).max(20);
+    let _ = write!(out, "  {:<w$}{:<16}", "metric", "");
     for i in 0..runs.len() {
         let _ = write!(out, "{:>12}{:>9}", column_name(i), "");
     }
     let _ = writeln!(out);
-    for (metric, stat, vals) in rows(runs) {
-        let _ = write!(out, "  {metric:<20}{stat:<16}");
+    for (metric, stat, vals) in rows {
+        let _ = write!(out, "  {metric:<w$}{stat:<16}");
         for (i, v) in vals.iter().enumerate() {
             let (s, r) = cell(v, &vals[0], i == 0);
             let _ = write!(out, "{s:>12}{r:>9}");

@@ -57,12 +57,12 @@ fn table(out: &mut String, title: &str, metrics: &std::collections::BTreeMap<Str
     if metrics.is_empty() {
         return;
     }
-    let _ = writeln!(out, "  {title:<22}{:>7}{:>11}{:>11}{:>11}{:>11}", "count", "p50", "p90", "p99", "max");
+    let _ = writeln!(out, "  {title:<24}{:>7}{:>11}{:>11}{:>11}{:>11}", "count", "p50", "p90", "p99", "max");
     for name in ordered(metrics.keys()) {
         let s = &metrics[name];
         let _ = writeln!(
             out,
-            "  {name:<22}{:>7}{:>11}{:>11}{:>11}{:>11}",
+            "  {name:<24}{:>7}{:>11}{:>11}{:>11}{:>11}",
             s.count,
             fmt_us(s.p50_us),
             fmt_us(s.p90_us),

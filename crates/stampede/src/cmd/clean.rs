@@ -16,7 +16,7 @@ pub fn run(args: CleanArgs) -> anyhow::Result<i32> {
                 Ok(r) => {
                     let n = r.remove_run(args.run.as_deref()).await?;
                     if n > 0 {
-                        println!("removed {n} {kind} object(s)");
+                        super::out(format!("removed {n} {kind} object(s)\n"));
                     }
                     total += n;
                 }
@@ -27,7 +27,7 @@ pub fn run(args: CleanArgs) -> anyhow::Result<i32> {
             eprintln!("skipped: {u}");
         }
         if total == 0 {
-            println!("nothing to clean");
+            super::out("nothing to clean\n");
         }
         Ok(0)
     })

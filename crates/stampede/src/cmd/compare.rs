@@ -9,8 +9,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<i32> {
         .map(|d| stampede_report::ComparedRun::load(d))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| super::with_code(e, 2))?;
-    print!("{}", stampede_report::compare_text(&runs));
+    super::out(stampede_report::compare_text(&runs));
     let page = stampede_report::write_compare_html(&args.out, &runs)?;
-    println!("  compare    {}", page.display());
+    super::out(format!("  compare    {}\n", page.display()));
     Ok(0)
 }

@@ -18,6 +18,6 @@ fn build(args: ImageBuildArgs) -> anyhow::Result<i32> {
         let docker = stampede_docker::DockerRuntime::connect().await.map_err(|e| super::with_code(e, 3))?;
         stampede_docker::build_image(docker.client(), &binary, &args.tag, args.filler_mb).await.map_err(|e| super::with_code(e, 3))
     })?;
-    println!("built {} ({id}) from {}", args.tag, binary.display());
+    super::out(format!("built {} ({id}) from {}\n", args.tag, binary.display()));
     Ok(0)
 }

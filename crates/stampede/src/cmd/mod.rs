@@ -27,6 +27,17 @@ pub fn with_code(e: impl Into<anyhow::Error>, code: i32) -> anyhow::Error {
     anyhow::Error::new(ExitCode(code)).context(format!("{e:#}"))
 }
 
+/// Print to stdout. A reader that went away (`stampede compare … | head`) ends the output
+/// quietly instead of panicking; the command's work (and its exit code) is unaffected.
+pub fn out(text: impl AsRef<str>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_ref().as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => eprintln!("cannot write to stdout: {e}"),
+        _ => {}
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -13,7 +13,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
         }
     };
     let page = stampede_report::write_report_html(&args.dir, &results, &instances)?;
-    print!("{}", stampede_report::summary_text(&results, Some(&args.dir)));
-    println!("  report     {}", page.display());
+    super::out(stampede_report::summary_text(&results, Some(&args.dir)));
+    super::out(format!("  report     {}\n", page.display()));
     Ok(0)
 }

@@ -97,9 +97,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcome.results)?);
+        super::out(serde_json::to_string_pretty(&outcome.results)? + "\n");
     } else if !args.quiet {
-        print!("{}", stampede_report::summary_text(&outcome.results, Some(&out_dir)));
+        super::out(stampede_report::summary_text(&outcome.results, Some(&out_dir)));
     }
     Ok(outcome.exit_code)
 }
