@@ -240,3 +240,26 @@ fn every_example_scenario_runs_on_docker() {
     let _ = Command::new("docker").args(["image", "rm", "-f", "stampede-filler:50mb"]).output();
     assert!(ran >= 15, "only {ran} examples ran on Docker");
 }
+
+#[test]
+fn stampede_clean_removes_leftovers_of_a_run_by_label() {
+    let _serial = serial();
+    require_engine_and_image();
+    // Leftovers as a crashed driver would leave them: a container and a network of one run.
+    let run_id = format!("cleantest{}", std::process::id());
+    let label = format!("stampede.run={run_id}");
+    docker(&["network", "create", "--label", &label, &format!("stampede-{run_id}")]);
+    docker(&["create", "--label", &label, "--label", "stampede.role=action", IMAGE, "action"]);
+    assert_eq!(leftovers(&run_id), (1, 1));
+
+    let o = run(&["clean", "--run", &run_id], Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("removed"), "{stdout}");
+    assert_eq!(leftovers(&run_id), (0, 0));
+
+    // Nothing left: says so, and still succeeds.
+    let o = run(&["clean", "--run", &run_id], Duration::from_secs(120));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to clean"));
+}

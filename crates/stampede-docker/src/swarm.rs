@@ -670,7 +670,11 @@ impl Runtime for SwarmRuntime {
         };
         let cleanup = |e: DockerError| e.into_cleanup(run_id.unwrap_or("*"));
         let mut removed = self.remove_services(&filter).await.map_err(cleanup)?;
-        self.wait_containers_gone(&filter, CONTAINERS_GONE_WITHIN).await.map_err(cleanup)?;
+        // Only deleted services' containers go away by themselves; anything else labelled
+        // (a plain container of a Docker run) would just be waited for in vain.
+        if removed > 0 {
+            self.wait_containers_gone(&filter, CONTAINERS_GONE_WITHIN).await.map_err(cleanup)?;
+        }
         let deadline = Instant::now() + NETWORK_FREED_WITHIN;
         loop {
             match self.docker.remove_labelled(&filter).await {
