@@ -159,6 +159,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
 
     // 2. Preflight every runtime used, before anything starts.
     let mut runtimes_by_kind: BTreeMap<RuntimeKind, Arc<dyn Runtime>> = BTreeMap::new();
+    let mut checked = std::collections::BTreeSet::new();
     for g in &scenario.groups {
         for kind in [g.runtime, g.effective_action_runtime()] {
             if let std::collections::btree_map::Entry::Vacant(e) = runtimes_by_kind.entry(kind) {
@@ -166,8 +167,11 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
                 e.insert(rt);
             }
             let image = g.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
-            let version = runtimes_by_kind[&kind].preflight(&image).await.map_err(DriverError::RuntimeUnavailable)?;
-            results.environment.runtime_versions.insert(kind.to_string(), version);
+            // Each (runtime, image) once: groups and tiers often share both.
+            if checked.insert((kind, image.clone())) {
+                let version = runtimes_by_kind[&kind].preflight(&image).await.map_err(DriverError::RuntimeUnavailable)?;
+                results.environment.runtime_versions.insert(kind.to_string(), version);
+            }
         }
         results.environment.runtime_options.insert(
             g.name.clone(),

@@ -66,16 +66,19 @@ impl Launcher {
         after_hello: Option<Message>,
         cancel: &CancellationToken,
     ) -> Result<ReadyChild, Option<Handle>> {
+        let fail = |rec: &mut InstanceRecord, why: String, handle: Option<Handle>| {
+            self.server.forget(&spec.instance_id);
+            rec.outcome = Outcome::Failed;
+            rec.error = Some(why);
+            Err(handle)
+        };
+
         // Pacing comes before `requested`: a rate limit is the experiment's own schedule, and the
         // launch is only decided when its token is granted, so start latency stays the runtime's.
         if let Some(rate) = &self.rate {
             tokio::select! {
                 _ = rate.acquire() => {}
-                _ = cancel.cancelled() => {
-                    rec.outcome = Outcome::Failed;
-                    rec.error = Some("interrupted before launch".into());
-                    return Err(None);
-                }
+                _ = cancel.cancelled() => return fail(rec, "interrupted before launch".into(), None),
             }
         }
         let t_req = Instant::now();
@@ -84,13 +87,6 @@ impl Launcher {
         rec.in_flight_at_request = self.in_flight.fetch_add(1, Ordering::SeqCst);
         let _in_flight = InFlight(self.in_flight.clone());
         let arrival_rx = self.server.expect(&spec.instance_id);
-
-        let fail = |rec: &mut InstanceRecord, why: String, handle: Option<Handle>| {
-            self.server.forget(&spec.instance_id);
-            rec.outcome = Outcome::Failed;
-            rec.error = Some(why);
-            Err(handle)
-        };
 
         // 1. A launch slot, then create + start.
         let permit = tokio::select! {

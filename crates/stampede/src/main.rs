@@ -17,10 +17,17 @@ fn main() {
         .init();
     let code = match cmd::run(cli) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            e.downcast_ref::<cmd::ExitCode>().map(|c| c.0).unwrap_or(1)
-        }
+        Err(e) => match e.downcast_ref::<cmd::ExitCode>() {
+            // `with_code` already folded the whole chain into its message.
+            Some(code) => {
+                eprintln!("Error: {e}");
+                code.0
+            }
+            None => {
+                eprintln!("Error: {e:#}");
+                1
+            }
+        },
     };
     std::process::exit(code);
 }

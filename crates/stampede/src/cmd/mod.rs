@@ -23,8 +23,15 @@ impl std::error::Error for ExitCode {}
 /// Attach an exit code to an error (shown as the error's outermost context).
 pub fn with_code(e: impl Into<anyhow::Error>, code: i32) -> anyhow::Error {
     let e: anyhow::Error = e.into();
-    // The message stays the user's; the code travels as the error's source chain root.
-    anyhow::Error::new(ExitCode(code)).context(format!("{e:#}"))
+    // The message is the whole chain, each cause once: many library errors already print
+    // their source in their own message, and repeating it helps nobody.
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1).map(ToString::to_string) {
+        if !message.contains(&cause) {
+            message = format!("{message}: {cause}");
+        }
+    }
+    anyhow::Error::new(ExitCode(code)).context(message)
 }
 
 /// Print to stdout. A reader that went away (`stampede compare … | head`) ends the output
