@@ -6,9 +6,9 @@
 
 use stampede_runtime::LaunchSpec;
 
-/// Env variable a parent sets when it relaunches an instance (one-shot lifecycles): the names of
+/// Env variable a parent sets when it relaunches an instance (one-shot, churn): the names of
 /// earlier incarnations may still exist (they are removed later, and timed), so each gets its own.
-pub const INCARNATION_ENV: &str = "STAMPEDE_INCARNATION";
+pub const INCARNATION_ENV: &str = stampede_runtime::env::INCARNATION;
 
 /// `stampede-<run>-g<g>-s<s>`: the scenario's container and its per-scenario network.
 pub fn scenario_name(run_id: &str, group: u32, scenario: u32) -> String {

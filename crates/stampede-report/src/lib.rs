@@ -1,5 +1,5 @@
 //! What stampede writes and shows. Reporters are pure functions of plain data
-//! ([`Results`], instance and request records); nothing here measures or talks to a runtime.
+//! ([`Results`](stampede_core::results::Results), instance and request records); nothing here measures or talks to a runtime.
 //!
 //! - [`files`]: `results.json`, `instances.csv`, `requests.csv` — the stable contracts.
 //! - [`summary`]: the terminal summary a person takes in at a glance.
@@ -22,8 +22,6 @@ pub use html::{render_report_html, write_report_html};
 pub use summary::summary_text;
 pub use warnings::run_warnings;
 
-use stampede_core::results::Results;
-
 /// File names inside a results folder.
 pub mod names {
     pub const RESULTS_JSON: &str = "results.json";
@@ -31,6 +29,3 @@ pub mod names {
     pub const REQUESTS_CSV: &str = "requests.csv";
     pub const REPORT_HTML: &str = "report.html";
 }
-
-/// Re-export for callers that only hold this crate.
-pub type RunResults = Results;

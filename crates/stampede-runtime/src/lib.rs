@@ -29,6 +29,8 @@ pub mod env {
     pub const RUN_ID: &str = "STAMPEDE_RUN_ID";
     /// Host a scenario advertises to its actions (its callback host), when its parent knows better.
     pub const ADVERTISE: &str = "STAMPEDE_ADVERTISE";
+    /// Which fresh instance of an action slot this is (one-shot, churn); names must differ.
+    pub const INCARNATION: &str = "STAMPEDE_INCARNATION";
 }
 
 /// Label keys carried by everything stampede creates.

@@ -353,7 +353,7 @@ async fn run_instance(
         (env::RUN_ID.to_owned(), asg.run_id.clone()),
     ];
     if fresh_each_time {
-        env.push(("STAMPEDE_INCARNATION".to_owned(), incarnation.to_string()));
+        env.push((env::INCARNATION.to_owned(), incarnation.to_string()));
     }
     let spec = LaunchSpec {
         run_id: asg.run_id.clone(),
