@@ -155,6 +155,27 @@ fn a_killed_action_container_fails_the_run_with_exit_1_and_nothing_left() {
 }
 
 #[test]
+fn a_results_folder_that_cannot_be_written_still_removes_every_container() {
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let mut child = spawn(&[
+        "run", "--runtime", "docker", "-S", "1", "-A", "3", "-N", "40", "--work", "sleep:25ms", "--out", out.to_str().unwrap(),
+    ]);
+    let run_id = wait_run_id(&out, Duration::from_secs(30));
+    wait_until(Duration::from_secs(60), "action container 0/2 starting", || container_of(&run_id, 0, 2));
+    // The folder goes away and a file takes its place: every final write fails (ENOTDIR),
+    // as on a removed mount. Root ignores permission bits, so chmod would prove nothing.
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::write(&out, b"not a folder").unwrap();
+
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(1), "a run whose results cannot be written must not exit 0");
+    assert_eq!(leftovers(&run_id), (0, 0), "the failed write skipped the cleanup");
+}
+
+#[test]
 fn ctrl_c_of_the_docker_driver_writes_results_removes_everything_and_exits_130() {
     let _serial = serial();
     require_engine_and_image();

@@ -8,53 +8,167 @@
 use serde::{Deserialize, Serialize};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::scenario::RuntimeKind;
 
-/// Metric names: the same strings are used in code, JSON, CSV and the report.
+/// Every metric stampede writes: one table of name, unit and meaning. results.json, the CSV
+/// headers, the terminal summary and the report all take their names from here, and a test
+/// checks that each is documented in docs/results.md and schema/results.schema.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    StartLatency,
+    PhaseQueue,
+    PhaseCreate,
+    PhaseStart,
+    PhaseBoot,
+    PhaseInit,
+    PhaseEntry,
+    PhaseToEntry,
+    PhaseEntryToConnect,
+    PhaseRuntimeBoot,
+    RuntimeStartSkew,
+    RequestRtt,
+    RequestRttCold,
+    RequestRttWarm,
+    ServiceTime,
+    Overhead,
+    PauseLatency,
+    ResumeLatency,
+    KillLatency,
+    RemoveLatency,
+    EvictionProbeCold,
+    EvictionProbeWarm,
+}
+
+/// What a metric counts in. Every metric today is a duration in µs; the unit is named so a new
+/// kind of metric cannot slip into a `_us` summary unnoticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Microseconds,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 22] = [
+        Metric::StartLatency,
+        Metric::PhaseQueue,
+        Metric::PhaseCreate,
+        Metric::PhaseStart,
+        Metric::PhaseEntry,
+        Metric::PhaseToEntry,
+        Metric::PhaseEntryToConnect,
+        Metric::PhaseBoot,
+        Metric::PhaseRuntimeBoot,
+        Metric::PhaseInit,
+        Metric::RuntimeStartSkew,
+        Metric::RequestRtt,
+        Metric::RequestRttCold,
+        Metric::RequestRttWarm,
+        Metric::ServiceTime,
+        Metric::Overhead,
+        Metric::PauseLatency,
+        Metric::ResumeLatency,
+        Metric::KillLatency,
+        Metric::RemoveLatency,
+        Metric::EvictionProbeCold,
+        Metric::EvictionProbeWarm,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Metric::StartLatency => "start_latency",
+            Metric::PhaseQueue => "phase_queue",
+            Metric::PhaseCreate => "phase_create",
+            Metric::PhaseStart => "phase_start",
+            Metric::PhaseBoot => "phase_boot",
+            Metric::PhaseInit => "phase_init",
+            Metric::PhaseEntry => "phase_entry",
+            Metric::PhaseToEntry => "phase_to_entry",
+            Metric::PhaseEntryToConnect => "phase_entry_to_connect",
+            Metric::PhaseRuntimeBoot => "phase_runtime_boot",
+            Metric::RuntimeStartSkew => "runtime_start_skew",
+            Metric::RequestRtt => "request_rtt",
+            Metric::RequestRttCold => "request_rtt_cold",
+            Metric::RequestRttWarm => "request_rtt_warm",
+            Metric::ServiceTime => "service_time",
+            Metric::Overhead => "overhead",
+            Metric::PauseLatency => "pause_latency",
+            Metric::ResumeLatency => "resume_latency",
+            Metric::KillLatency => "kill_latency",
+            Metric::RemoveLatency => "remove_latency",
+            Metric::EvictionProbeCold => "eviction_probe_cold",
+            Metric::EvictionProbeWarm => "eviction_probe_warm",
+        }
+    }
+
+    pub const fn unit(self) -> Unit {
+        Unit::Microseconds
+    }
+
+    /// One line: what it measures, between which two moments.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Metric::StartLatency => "ready − requested: the cold start as the user feels it, from the runtime call",
+            Metric::PhaseQueue => "queued → requested: waiting for a start slot or a start-rate token in stampede's own queue",
+            Metric::PhaseCreate => "requested → created: the runtime's create call",
+            Metric::PhaseStart => "created (or requested) → started: the runtime's start call",
+            Metric::PhaseBoot => "started → connected: boot until the websocket handshake was accepted",
+            Metric::PhaseInit => "connected → ready",
+            Metric::PhaseEntry => "started → the child's own clock at process entry",
+            Metric::PhaseToEntry => "created (or requested) → process entry: the runtime's share of the start",
+            Metric::PhaseEntryToConnect => "process entry → connected: the process's own boot and handshake",
+            Metric::PhaseRuntimeBoot => "the runtime's own start time → connected",
+            Metric::RuntimeStartSkew => "|started − the runtime's own start time|",
+            Metric::RequestRtt => "response received − request scheduled (open loop) or sent (closed loop)",
+            Metric::RequestRttCold => "request_rtt of the first request a process serves",
+            Metric::RequestRttWarm => "request_rtt of every later request",
+            Metric::ServiceTime => "the work's duration as the action measured it",
+            Metric::Overhead => "request_rtt − service_time: transport and scheduling",
+            Metric::PauseLatency => "pause call → it returned",
+            Metric::ResumeLatency => "resume call → the next response",
+            Metric::KillLatency => "kill call → it returned",
+            Metric::RemoveLatency => "remove call → it returned",
+            Metric::EvictionProbeCold => "RTT of an eviction probe that found a fresh (cold) process",
+            Metric::EvictionProbeWarm => "RTT of an eviction probe that reached the same warm process",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// The family of metrics a runtime's own states make: `native_phase_<state>` is the time to
+/// reach `<state>` from the previous state seen (the first from `requested`).
+pub const NATIVE_PHASE_PREFIX: &str = "native_phase_";
+
+/// The metric name of a runtime's native state.
+pub fn native_phase(state: &str) -> String {
+    format!("{NATIVE_PHASE_PREFIX}{state}")
+}
+
+/// Metric names as constants, for code that records them (all from [`Metric`]).
 pub mod names {
-    /// ready − requested: the cold start as the user feels it.
-    pub const START_LATENCY: &str = "start_latency";
-    /// requested → created (runtimes that separate create and start).
-    pub const PHASE_CREATE: &str = "phase_create";
-    /// created (or requested) → started: the runtime's start call.
-    pub const PHASE_START: &str = "phase_start";
-    /// started → connected: process boot until its websocket handshake was accepted.
-    pub const PHASE_BOOT: &str = "phase_boot";
-    /// connected → ready.
-    pub const PHASE_INIT: &str = "phase_init";
-    /// started → the child's own clock at process entry (container/process boot proper).
-    pub const PHASE_ENTRY: &str = "phase_entry";
-    /// created (or requested) → the child's own clock at process entry: the runtime's share of
-    /// the start, independent of when its API calls return.
-    pub const PHASE_TO_ENTRY: &str = "phase_to_entry";
-    /// Process entry → connected: the process's own boot and websocket handshake.
-    pub const PHASE_ENTRY_TO_CONNECT: &str = "phase_entry_to_connect";
-    /// The runtime's own start time (Docker `State.StartedAt`) → connected.
-    pub const PHASE_RUNTIME_BOOT: &str = "phase_runtime_boot";
-    pub const REQUEST_RTT: &str = "request_rtt";
-    pub const REQUEST_RTT_COLD: &str = "request_rtt_cold";
-    pub const REQUEST_RTT_WARM: &str = "request_rtt_warm";
-    pub const SERVICE_TIME: &str = "service_time";
-    pub const OVERHEAD: &str = "overhead";
-    pub const PAUSE_LATENCY: &str = "pause_latency";
-    pub const RESUME_LATENCY: &str = "resume_latency";
-    pub const KILL_LATENCY: &str = "kill_latency";
-    pub const REMOVE_LATENCY: &str = "remove_latency";
-    /// RTT of an eviction probe that found a fresh (cold) process: the instance was evicted.
-    pub const EVICTION_PROBE_COLD: &str = "eviction_probe_cold";
-    /// RTT of an eviction probe that reached the same warm process.
-    pub const EVICTION_PROBE_WARM: &str = "eviction_probe_warm";
-    /// Swarm task states: time to reach each state from the previous one seen (the first from
-    /// `requested`).
-    pub const SWARM_PHASE_NEW: &str = "swarm_phase_new";
-    pub const SWARM_PHASE_PENDING: &str = "swarm_phase_pending";
-    pub const SWARM_PHASE_ASSIGNED: &str = "swarm_phase_assigned";
-    pub const SWARM_PHASE_ACCEPTED: &str = "swarm_phase_accepted";
-    pub const SWARM_PHASE_PREPARING: &str = "swarm_phase_preparing";
-    pub const SWARM_PHASE_STARTING: &str = "swarm_phase_starting";
-    pub const SWARM_PHASE_RUNNING: &str = "swarm_phase_running";
-    /// |our `started` − the runtime's own start time| (Docker `State.StartedAt`).
-    pub const RUNTIME_START_SKEW: &str = "runtime_start_skew";
+    use super::Metric;
+    pub const START_LATENCY: &str = Metric::StartLatency.name();
+    pub const PHASE_QUEUE: &str = Metric::PhaseQueue.name();
+    pub const PHASE_CREATE: &str = Metric::PhaseCreate.name();
+    pub const PHASE_START: &str = Metric::PhaseStart.name();
+    pub const PHASE_BOOT: &str = Metric::PhaseBoot.name();
+    pub const PHASE_INIT: &str = Metric::PhaseInit.name();
+    pub const PHASE_ENTRY: &str = Metric::PhaseEntry.name();
+    pub const PHASE_TO_ENTRY: &str = Metric::PhaseToEntry.name();
+    pub const PHASE_ENTRY_TO_CONNECT: &str = Metric::PhaseEntryToConnect.name();
+    pub const PHASE_RUNTIME_BOOT: &str = Metric::PhaseRuntimeBoot.name();
+    pub const RUNTIME_START_SKEW: &str = Metric::RuntimeStartSkew.name();
+    pub const REQUEST_RTT: &str = Metric::RequestRtt.name();
+    pub const REQUEST_RTT_COLD: &str = Metric::RequestRttCold.name();
+    pub const REQUEST_RTT_WARM: &str = Metric::RequestRttWarm.name();
+    pub const SERVICE_TIME: &str = Metric::ServiceTime.name();
+    pub const OVERHEAD: &str = Metric::Overhead.name();
+    pub const PAUSE_LATENCY: &str = Metric::PauseLatency.name();
+    pub const RESUME_LATENCY: &str = Metric::ResumeLatency.name();
+    pub const KILL_LATENCY: &str = Metric::KillLatency.name();
+    pub const REMOVE_LATENCY: &str = Metric::RemoveLatency.name();
+    pub const EVICTION_PROBE_COLD: &str = Metric::EvictionProbeCold.name();
+    pub const EVICTION_PROBE_WARM: &str = Metric::EvictionProbeWarm.name();
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
@@ -108,7 +222,7 @@ pub struct InstanceRecord {
     pub action: Option<u32>,
     /// Incarnation of this action slot (one-shot lifecycles start several per slot).
     pub incarnation: u32,
-    pub runtime: Option<RuntimeKind>,
+    pub runtime: Option<String>,
     pub outcome: Outcome,
     pub error: Option<String>,
     /// Container/service/pid the runtime knows it by.
@@ -118,6 +232,10 @@ pub struct InstanceRecord {
     pub boot_id: Option<String>,
     /// Launches (create+start) of the same parent already in flight when this one was requested.
     pub in_flight_at_request: u32,
+    /// The launch was wanted (before stampede's own start slot and rate token).
+    #[serde(default)]
+    pub queued_us: Option<i64>,
+    /// The runtime call began: start latency and the ready timeout count from here.
     pub requested_us: Option<i64>,
     pub created_us: Option<i64>,
     pub started_us: Option<i64>,
@@ -133,14 +251,6 @@ pub struct InstanceRecord {
     pub last_response_us: Option<i64>,
     pub stopped_us: Option<i64>,
     pub removed_us: Option<i64>,
-    /// Swarm task states (new → pending → assigned → accepted → preparing → starting → running).
-    pub task_new_us: Option<i64>,
-    pub task_pending_us: Option<i64>,
-    pub task_assigned_us: Option<i64>,
-    pub task_accepted_us: Option<i64>,
-    pub task_preparing_us: Option<i64>,
-    pub task_starting_us: Option<i64>,
-    pub task_running_us: Option<i64>,
     pub requests_ok: u32,
     pub requests_failed: u32,
     pub requests_timed_out: u32,
@@ -162,8 +272,9 @@ impl InstanceRecord {
     }
 
     /// Every `_us` field; a new timestamp field must be added here so it is aligned too.
-    fn timestamps_mut(&mut self) -> [&mut Option<i64>; 19] {
+    fn timestamps_mut(&mut self) -> [&mut Option<i64>; 13] {
         [
+            &mut self.queued_us,
             &mut self.requested_us,
             &mut self.created_us,
             &mut self.started_us,
@@ -176,15 +287,21 @@ impl InstanceRecord {
             &mut self.last_response_us,
             &mut self.stopped_us,
             &mut self.removed_us,
-            &mut self.task_new_us,
-            &mut self.task_pending_us,
-            &mut self.task_assigned_us,
-            &mut self.task_accepted_us,
-            &mut self.task_preparing_us,
-            &mut self.task_starting_us,
-            &mut self.task_running_us,
         ]
     }
+}
+
+/// One row of `native_states.csv`: a state the platform itself reported for an instance
+/// (Swarm task states, Kubernetes pod conditions, …), on our timeline. Long format, so any
+/// runtime's states fit without a column per state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NativeStateRecord {
+    pub instance_id: String,
+    /// The platform's own name of the state, e.g. `pending`, `running`.
+    pub state: String,
+    pub time_us: i64,
+    /// Where the time comes from, e.g. `swarm_task_status`, `pod_watch`.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,9 +324,11 @@ pub struct RequestRecord {
     pub scheduled_us: i64,
     pub sent_us: i64,
     pub received_us: Option<i64>,
-    /// received − scheduled (no coordinated omission).
-    pub rtt_us: Option<i64>,
+    /// received − scheduled (no coordinated omission): the `request_rtt` metric.
+    pub request_rtt_us: Option<i64>,
+    /// The `service_time` metric of this request.
     pub service_time_us: Option<i64>,
+    /// The `overhead` metric of this request.
     pub overhead_us: Option<i64>,
     pub cold: bool,
     pub outcome: RequestOutcome,

@@ -11,7 +11,10 @@ use crate::measure::{InstanceRecord, Outcome, Role};
 use crate::scenario::Scenario;
 use crate::stats::Summary;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: runtime options under `runtime_options`, Swarm's `task_*_us` columns and `swarm_phase_*`
+/// metrics replaced by `native_states.csv` and `native_phase_*`, `queued_us` and `phase_queue`,
+/// `peak_alive`, requests.csv's `rtt_us` renamed `request_rtt_us` (docs/results.md, changelog).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
@@ -31,6 +34,13 @@ pub struct Results {
     pub contention: Vec<ContentionPoint>,
     /// Action starts (ready) per second since run start.
     pub starts_per_second: Vec<u32>,
+    /// The runtime-native states of the runtimes used, in the order an instance reaches them:
+    /// the order of the `native_phase_<state>` metrics.
+    #[serde(default)]
+    pub native_states: Vec<String>,
+    /// The most instances alive at one time (from launch returned to removed), all tiers.
+    #[serde(default)]
+    pub peak_alive: u64,
     pub warnings: Vec<Warning>,
     /// The merged histograms themselves (name → base64 HdrHistogram V2+DEFLATE), so that
     /// `stampede compare` can overlay full distributions without raw data.
@@ -205,12 +215,105 @@ pub struct ContentionPoint {
     pub max_us: u64,
 }
 
+/// Every warning stampede raises: one table of name and meaning (documented in
+/// docs/results.md, checked by a test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningKind {
+    AccountingImbalance,
+    InstancesFailed,
+    ConnectionsRefused,
+    RunTimeout,
+    ClockSkew,
+    ImageFillerIgnored,
+    CleanupFailed,
+    DriverCpuSaturated,
+    MachineCpuSaturated,
+    FailureRate,
+    FewSamples,
+}
+
+impl WarningKind {
+    pub const ALL: [WarningKind; 11] = [
+        WarningKind::AccountingImbalance,
+        WarningKind::InstancesFailed,
+        WarningKind::ConnectionsRefused,
+        WarningKind::RunTimeout,
+        WarningKind::ClockSkew,
+        WarningKind::ImageFillerIgnored,
+        WarningKind::CleanupFailed,
+        WarningKind::DriverCpuSaturated,
+        WarningKind::MachineCpuSaturated,
+        WarningKind::FailureRate,
+        WarningKind::FewSamples,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            WarningKind::AccountingImbalance => "accounting_imbalance",
+            WarningKind::InstancesFailed => "instances_failed",
+            WarningKind::ConnectionsRefused => "connections_refused",
+            WarningKind::RunTimeout => "run_timeout",
+            WarningKind::ClockSkew => "clock_skew",
+            WarningKind::ImageFillerIgnored => "image_filler_ignored",
+            WarningKind::CleanupFailed => "cleanup_failed",
+            WarningKind::DriverCpuSaturated => "driver_cpu_saturated",
+            WarningKind::MachineCpuSaturated => "machine_cpu_saturated",
+            WarningKind::FailureRate => "failure_rate",
+            WarningKind::FewSamples => "few_samples",
+        }
+    }
+
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            WarningKind::AccountingImbalance => "the accounting identities do not hold (a bug)",
+            WarningKind::InstancesFailed => "instances failed; instances.csv's error column says why",
+            WarningKind::ConnectionsRefused => "connections without the run token were refused",
+            WarningKind::RunTimeout => "the run hit its timeout and was stopped",
+            WarningKind::ClockSkew => "children's clocks disagree with the driver's",
+            WarningKind::ImageFillerIgnored => "image_filler_mb on a runtime without images",
+            WarningKind::CleanupFailed => "something of the run could not be removed",
+            WarningKind::DriverCpuSaturated => "the driver's CPU was saturated: the numbers measure the load generator",
+            WarningKind::MachineCpuSaturated => "the machine's CPUs were saturated",
+            WarningKind::FailureRate => "more than 1 % of requests or instances failed",
+            WarningKind::FewSamples => "too few samples for the percentiles shown",
+        }
+    }
+}
+
+impl Warning {
+    pub fn new(kind: WarningKind, message: impl Into<String>) -> Warning {
+        Warning { kind: kind.name().to_owned(), message: message.into() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
     /// Stable identifier, e.g. `driver_cpu_saturated`, `accounting_imbalance`.
     pub kind: String,
     /// What happened and what to do about it.
     pub message: String,
+}
+
+/// The most instances alive at one time: each counts from its launch call returning
+/// (`started`) to its removal (`removed`, or the end of the records when it has none).
+pub fn peak_alive(instances: &[InstanceRecord]) -> u64 {
+    let mut events: Vec<(i64, i64)> = Vec::with_capacity(instances.len() * 2);
+    for r in instances {
+        if let Some(s) = r.started_us {
+            events.push((s, 1));
+            if let Some(e) = r.removed_us {
+                events.push((e, -1));
+            }
+        }
+    }
+    // At equal times a removal comes first: one leaving as another arrives is not two alive.
+    events.sort_unstable();
+    let (mut alive, mut peak) = (0i64, 0i64);
+    for (_, d) in events {
+        alive += d;
+        peak = peak.max(alive);
+    }
+    u64::try_from(peak).unwrap_or(0)
 }
 
 /// Start latency grouped by launches in flight at request time (actions that became ready).
@@ -293,5 +396,16 @@ mod tests {
         assert_eq!((c[0].in_flight, c[0].count, c[0].p50_us, c[0].max_us), (0, 2, 10, 30));
         assert_eq!((c[1].in_flight, c[1].count), (3, 1));
         assert_eq!(starts_per_second(&[mk(0, 0, 10), mk(0, 0, 1_500_000)]), vec![1, 1]);
+    }
+
+    #[test]
+    fn peak_alive_counts_overlaps_only() {
+        let mk = |s, e| InstanceRecord { started_us: Some(s), removed_us: e, ..Default::default() };
+        // [0,10) [5,20) [10,30) and one never removed from 25: two at once at most, since the
+        // first leaves as the third arrives.
+        assert_eq!(peak_alive(&[mk(0, Some(10)), mk(5, Some(20)), mk(10, Some(30)), mk(25, None)]), 2);
+        assert_eq!(peak_alive(&[mk(0, Some(10)), mk(5, Some(20)), mk(9, Some(30))]), 3);
+        assert_eq!(peak_alive(&[mk(0, Some(10)), mk(10, Some(20))]), 1);
+        assert_eq!(peak_alive(&[]), 0);
     }
 }

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 
-use stampede_core::scenario::DockerNetwork;
+use crate::options::DockerNetwork;
 
 /// Where this process runs, as far as children reaching it is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]

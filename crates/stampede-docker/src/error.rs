@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 
 use bollard::errors::Error as BollardError;
-use stampede_core::scenario::RuntimeKind;
 use stampede_runtime::RuntimeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,14 +59,14 @@ pub enum DockerError {
 
 impl DockerError {
     fn unavailable(self) -> RuntimeError {
-        RuntimeError::Unavailable { runtime: RuntimeKind::Docker, reason: self.to_string() }
+        RuntimeError::Unavailable { runtime: crate::DOCKER.to_owned(), source: Box::new(self) }
     }
 
     /// As the error of launching `instance`.
     pub fn into_launch(self, instance: &str) -> RuntimeError {
         match self {
             e @ DockerError::Connect { .. } => e.unavailable(),
-            e => RuntimeError::Launch { instance: instance.to_owned(), reason: e.to_string() },
+            e => RuntimeError::Launch { instance: instance.to_owned(), source: Box::new(e) },
         }
     }
 
@@ -75,13 +74,13 @@ impl DockerError {
     pub fn into_control(self, op: &'static str, id: &str) -> RuntimeError {
         match self {
             e @ DockerError::Connect { .. } => e.unavailable(),
-            e => RuntimeError::Control { op, id: id.to_owned(), reason: e.to_string() },
+            e => RuntimeError::Control { op, id: id.to_owned(), source: Box::new(e) },
         }
     }
 
     /// As the error of cleaning up `run_id` (`*` = every run).
     pub fn into_cleanup(self, run_id: &str) -> RuntimeError {
-        RuntimeError::Cleanup { run_id: run_id.to_owned(), reason: self.to_string() }
+        RuntimeError::Cleanup { run_id: run_id.to_owned(), source: Box::new(self) }
     }
 }
 

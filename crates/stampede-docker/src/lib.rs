@@ -13,6 +13,9 @@
 //! - [`swarm`]: [`SwarmRuntime`], the `swarm` runtime — one service per instance on the local
 //!   swarm, image by ID, task-state timestamps, pause/resume/kill on the task's container.
 //! - [`error`]: [`DockerError`] (one variant per Engine API operation) and [`ImageError`].
+//! - [`options`]: the `docker = { … }` and `swarm = { … }` scenario tables, read here.
+//! - [`DockerProvider`], [`SwarmProvider`] (this file): the two runtimes as the binary's
+//!   registry offers them — name, capabilities, options, connect, clean.
 //!
 //! The API version is negotiated on connect, so the same code drives Docker 20.10 (API 1.41)
 //! and current engines.
@@ -21,6 +24,7 @@ pub mod callback;
 pub mod error;
 pub mod image;
 pub mod names;
+pub mod options;
 pub mod runtime;
 pub mod swarm;
 
@@ -28,3 +32,116 @@ pub use error::{DockerError, ImageError};
 pub use image::{build_filler_image, build_image, default_binary, is_static_elf, STATIC_BUILD_COMMAND};
 pub use runtime::DockerRuntime;
 pub use swarm::SwarmRuntime;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+use stampede_core::scenario::{Capabilities, OptionsTable, RuntimeInfo};
+use stampede_runtime::{Runtime, RuntimeError, RuntimeProvider};
+
+use options::{DockerOptions, SwarmOptions};
+
+/// Catalog names of the two runtimes of this crate.
+pub const DOCKER: &str = "docker";
+pub const SWARM: &str = "swarm";
+
+/// Swarm's task states, in the order a task reaches them (`native_phase_<state>`).
+pub const SWARM_STATES: &[&str] = &["new", "pending", "assigned", "accepted", "preparing", "starting", "running"];
+
+/// The `docker` runtime in the registry.
+#[derive(Debug, Clone, Default)]
+pub struct DockerProvider;
+
+/// The `swarm` runtime in the registry.
+#[derive(Debug, Clone, Default)]
+pub struct SwarmProvider;
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Whether the daemon could be reached at all, for `stampede clean`: an absent Docker has
+/// nothing to clean.
+async fn reachable(rt: &DockerRuntime) -> bool {
+    rt.client().ping().await.is_ok()
+}
+
+impl RuntimeInfo for DockerProvider {
+    fn name(&self) -> &'static str {
+        DOCKER
+    }
+    /// Docker serialises much of a container start internally. Measured on a two-core machine:
+    /// with 2 scenarios, 4 calls each kept throughput within ~5 % of 2 each, but the start
+    /// call's return then lagged Docker's own `State.StartedAt` by up to ~75 ms (p99), against
+    /// ~25 ms with 2: our `started` timestamp stays honest with fewer calls in flight.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pause_resume: true,
+            kill: true,
+            image: true,
+            image_filler: true,
+            default_start_concurrency: 2,
+            native_states: &[],
+        }
+    }
+    fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
+        json(&options::read_docker(table))
+    }
+    fn default_options(&self) -> serde_json::Value {
+        json(&DockerOptions::default())
+    }
+}
+
+#[async_trait]
+impl RuntimeProvider for DockerProvider {
+    async fn connect(&self, o: &serde_json::Value) -> Result<Arc<dyn Runtime>, RuntimeError> {
+        let o: DockerOptions = options::decode(o);
+        Ok(Arc::new(DockerRuntime::connect().await?.with_network(o.network)))
+    }
+    async fn clean(&self, run_id: Option<&str>) -> Result<Option<usize>, RuntimeError> {
+        let Ok(rt) = DockerRuntime::connect().await else { return Ok(None) };
+        if !reachable(&rt).await {
+            return Ok(None);
+        }
+        rt.remove_run(run_id).await.map(Some)
+    }
+}
+
+impl RuntimeInfo for SwarmProvider {
+    fn name(&self) -> &'static str {
+        SWARM
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pause_resume: true,
+            kill: true,
+            image: true,
+            image_filler: true,
+            default_start_concurrency: 4,
+            native_states: SWARM_STATES,
+        }
+    }
+    fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
+        json(&options::read_swarm(table))
+    }
+    fn default_options(&self) -> serde_json::Value {
+        json(&SwarmOptions::default())
+    }
+}
+
+#[async_trait]
+impl RuntimeProvider for SwarmProvider {
+    async fn connect(&self, o: &serde_json::Value) -> Result<Arc<dyn Runtime>, RuntimeError> {
+        let o: SwarmOptions = options::decode(o);
+        Ok(Arc::new(SwarmRuntime::connect().await?.with_options(o)))
+    }
+    /// Services first (their tasks' containers go with them), then what the docker runtime
+    /// would leave (networks, containers of a dead node).
+    async fn clean(&self, run_id: Option<&str>) -> Result<Option<usize>, RuntimeError> {
+        let Ok(rt) = SwarmRuntime::connect().await else { return Ok(None) };
+        if rt.client().ping().await.is_err() {
+            return Ok(None);
+        }
+        rt.remove_run(run_id).await.map(Some)
+    }
+}

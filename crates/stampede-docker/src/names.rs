@@ -37,7 +37,6 @@ pub fn container_name(spec: &LaunchSpec) -> String {
 mod tests {
     use super::*;
     use stampede_core::measure::Role;
-    use stampede_runtime::Placement;
 
     fn spec(action: Option<u32>, env: Vec<(String, String)>) -> LaunchSpec {
         LaunchSpec {
@@ -50,7 +49,6 @@ mod tests {
             image: "stampede:latest".into(),
             args: vec![],
             env,
-            placement: Placement::None,
         }
     }
 

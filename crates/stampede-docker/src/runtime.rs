@@ -25,8 +25,9 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::{Mutex, OnceCell};
 
 use stampede_core::measure::Role;
-use stampede_core::scenario::{DockerNetwork, RuntimeKind};
-use stampede_runtime::{labels, Handle, LaunchSpec, Launched, NativeTimes, Placement, Runtime, RuntimeError};
+use stampede_runtime::{labels, Handle, LaunchSpec, Launched, NativeTimes, Runtime, RuntimeError};
+
+use crate::options::DockerNetwork;
 
 use crate::callback::{self, SelfLocation};
 use crate::error::{status_of, DockerError};
@@ -50,6 +51,8 @@ pub struct DockerRuntime {
     networks: Mutex<HashMap<String, String>>,
     location: OnceCell<SelfLocation>,
     bridge_gateway: OnceCell<Option<String>>,
+    /// Where this runtime's containers are networked (the group's `docker.network`).
+    network: DockerNetwork,
 }
 
 impl DockerRuntime {
@@ -80,7 +83,14 @@ impl DockerRuntime {
             networks: Mutex::new(HashMap::new()),
             location: OnceCell::new(),
             bridge_gateway: OnceCell::new(),
+            network: DockerNetwork::default(),
         }
+    }
+
+    /// Network the containers this runtime launches join.
+    pub fn with_network(mut self, network: DockerNetwork) -> Self {
+        self.network = network;
+        self
     }
 
     /// The bollard client (image building, tests).
@@ -200,17 +210,7 @@ impl DockerRuntime {
 
     async fn create_and_start(&self, spec: &LaunchSpec) -> Result<Launched, DockerError> {
         let name = names::container_name(spec);
-        let network = match &spec.placement {
-            Placement::Docker(n) => *n,
-            // Docker's own default: the runtime without a scenario file's say.
-            Placement::None => DockerNetwork::Bridge,
-            Placement::Swarm(_) => {
-                return Err(DockerError::Unreachable(format!(
-                    "{name}: a swarm placement cannot be launched by the docker runtime"
-                )))
-            }
-        };
-        let network_mode = match network {
+        let network_mode = match self.network {
             DockerNetwork::Host => "host".to_owned(),
             DockerNetwork::Bridge => "bridge".to_owned(),
             DockerNetwork::PerScenario => {
@@ -329,8 +329,12 @@ pub fn parse_started_at(s: &str) -> Option<i64> {
 
 #[async_trait]
 impl Runtime for DockerRuntime {
-    fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Docker
+    fn name(&self) -> &'static str {
+        crate::DOCKER
+    }
+
+    fn children_dial_loopback(&self) -> bool {
+        self.network == DockerNetwork::Host
     }
 
     async fn preflight(&self, image: &str) -> Result<String, RuntimeError> {
@@ -339,35 +343,24 @@ impl Runtime for DockerRuntime {
             Ok(_) => {}
             Err(e) if status_of(&e) == Some(404) => {
                 return Err(RuntimeError::Unavailable {
-                    runtime: RuntimeKind::Docker,
-                    reason: format!(
+                    runtime: crate::DOCKER.to_owned(),
+                    source: format!(
                         "image `{image}` is not in the local image store, and no registry can be reached to pull it; \
                          build it with `stampede image build` (it needs the static binary: {})",
                         crate::image::STATIC_BUILD_COMMAND
-                    ),
+                    )
+                    .into(),
                 })
             }
-            Err(e) => {
-                return Err(RuntimeError::Unavailable {
-                    runtime: RuntimeKind::Docker,
-                    reason: format!("inspecting image `{image}` failed: {e}"),
-                })
+            Err(source) => {
+                return Err(DockerError::InspectImage { image: image.to_owned(), source }.into());
             }
         }
         self.version().await
     }
 
-    async fn callback_host(&self, placement: &Placement) -> Result<String, RuntimeError> {
-        let network = match placement {
-            Placement::Docker(n) => *n,
-            Placement::None => DockerNetwork::Bridge,
-            Placement::Swarm(_) => {
-                return Err(DockerError::Unreachable(
-                    "the docker runtime cannot place children on swarm networks".into(),
-                )
-                .into())
-            }
-        };
+    async fn callback_host(&self) -> Result<String, RuntimeError> {
+        let network = self.network;
         let location = self.location().await?;
         let gateway = match location {
             SelfLocation::Host if network != DockerNetwork::Host => self.host_gateway().await,
@@ -378,7 +371,7 @@ impl Runtime for DockerRuntime {
     }
 
     async fn prepare(&self, spec: &LaunchSpec) -> Result<(), RuntimeError> {
-        if matches!(spec.placement, Placement::Docker(DockerNetwork::PerScenario)) {
+        if self.network == DockerNetwork::PerScenario {
             self.ensure_network(spec).await.map_err(|e| e.into_launch(&spec.instance_id))?;
         }
         Ok(())
@@ -422,11 +415,17 @@ impl Runtime for DockerRuntime {
                 None
             }
         };
-        NativeTimes { started_unix_us, ..NativeTimes::default() }
+        NativeTimes { started_unix_us, states: Vec::new(), source: "" }
     }
 
     async fn is_running(&self, h: &Handle) -> bool {
         self.inspect(h).await.ok().and_then(|c| c.state).and_then(|s| s.running).unwrap_or(false)
+    }
+
+    async fn filler_image(&self, image: &str, filler_mb: u32) -> Result<String, RuntimeError> {
+        crate::image::build_filler_image(&self.docker, image, filler_mb)
+            .await
+            .map_err(|e| RuntimeError::Unavailable { runtime: crate::DOCKER.to_owned(), source: Box::new(e) })
     }
 
     async fn remove_run(&self, run_id: Option<&str>) -> Result<usize, RuntimeError> {

@@ -50,8 +50,9 @@ use bollard::query_parameters::{
 use tokio::sync::Mutex;
 
 use stampede_core::measure::Role;
-use stampede_core::scenario::{DockerNetwork, RuntimeKind, SwarmMapping, SwarmNetwork, SwarmOptions};
-use stampede_runtime::{labels, Handle, LaunchSpec, Launched, NativeTimes, Placement, Runtime, RuntimeError};
+use stampede_runtime::{labels, Handle, LaunchSpec, Launched, NativeTimes, Runtime, RuntimeError};
+
+use crate::options::{DockerNetwork, SwarmNetwork, SwarmOptions};
 
 use crate::callback::{self, SelfLocation};
 use crate::error::{status_of, DockerError};
@@ -89,6 +90,8 @@ struct TaskTrace {
 
 #[derive(Debug)]
 pub struct SwarmRuntime {
+    /// The group's `swarm` table: network, restart policy, placement.
+    options: SwarmOptions,
     /// Container-level control (pause/resume/kill of a task's container), where this process
     /// runs, gateways, and label-based removal of containers and networks.
     docker: DockerRuntime,
@@ -205,24 +208,13 @@ impl Tracker {
 /// As an error of the swarm runtime, not the docker one (the message names the right runtime).
 fn swarm_kind(e: RuntimeError) -> RuntimeError {
     match e {
-        RuntimeError::Unavailable { reason, .. } => RuntimeError::Unavailable { runtime: RuntimeKind::Swarm, reason },
+        RuntimeError::Unavailable { source, .. } => RuntimeError::Unavailable { runtime: crate::SWARM.to_owned(), source },
         e => e,
     }
 }
 
-fn unavailable(reason: String) -> RuntimeError {
-    RuntimeError::Unavailable { runtime: RuntimeKind::Swarm, reason }
-}
-
-/// The options a spec without a swarm placement gets: the scenario-file defaults.
-fn default_options() -> SwarmOptions {
-    SwarmOptions {
-        network: SwarmNetwork::Host,
-        mapping: SwarmMapping::ServicePerAction,
-        restart_condition: "none".to_owned(),
-        update_parallelism: 0,
-        placement: Vec::new(),
-    }
+fn unavailable(source: impl Into<stampede_runtime::BoxError>) -> RuntimeError {
+    RuntimeError::Unavailable { runtime: crate::SWARM.to_owned(), source: source.into() }
 }
 
 /// `stampede-<run>`: the run's overlay network.
@@ -288,11 +280,18 @@ impl SwarmRuntime {
 
     pub fn with_docker(docker: DockerRuntime) -> Self {
         Self {
+            options: SwarmOptions::default(),
             tracker: Arc::new(Tracker { client: docker.client().clone(), state: Default::default() }),
             docker,
             image_ids: Mutex::new(HashMap::new()),
             networks: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Launch services with these options (the group's `swarm` table).
+    pub fn with_options(mut self, options: SwarmOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// The bollard client (tests, benchmarks).
@@ -417,27 +416,12 @@ impl SwarmRuntime {
 
     async fn create(&self, spec: &LaunchSpec) -> Result<Launched, DockerError> {
         let name = names::container_name(spec);
-        let options = match &spec.placement {
-            Placement::Swarm(o) => o.clone(),
-            Placement::None => default_options(),
-            Placement::Docker(_) => {
-                return Err(DockerError::Unreachable(format!(
-                    "{name}: a docker placement cannot be launched by the swarm runtime"
-                )))
-            }
-        };
-        // The mapping is about actions; a scenario is always a service of its own.
-        if options.mapping == SwarmMapping::ReplicatedService && spec.role == Role::Action {
-            return Err(DockerError::Unreachable(format!(
-                "{name}: swarm mapping `replicated_service` is not supported; use `service_per_action` \
-                 (per-instance pause, kill and relaunch need one task per service)"
-            )));
-        }
+        let options = &self.options;
         if options.network == SwarmNetwork::Overlay {
             self.ensure_overlay(&spec.run_id).await?;
         }
         let image_id = self.image_id(&spec.image).await?;
-        let service_spec = self.service_spec(spec, &options, image_id).map_err(DockerError::Unreachable)?;
+        let service_spec = self.service_spec(spec, options, image_id).map_err(DockerError::Unreachable)?;
         let created = self
             .client()
             .create_service(service_spec, None)
@@ -538,15 +522,19 @@ impl SwarmRuntime {
 
 #[async_trait]
 impl Runtime for SwarmRuntime {
-    fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Swarm
+    fn name(&self) -> &'static str {
+        crate::SWARM
+    }
+
+    fn children_dial_loopback(&self) -> bool {
+        self.options.network == SwarmNetwork::Host
     }
 
     async fn preflight(&self, image: &str) -> Result<String, RuntimeError> {
         let version = self.version().await?;
         // The docker runtime's check names the build command when the image is missing.
         self.docker.preflight(image).await.map_err(swarm_kind)?;
-        self.image_id(image).await.map_err(|e| unavailable(e.to_string()))?;
+        self.image_id(image).await.map_err(unavailable)?;
         Ok(version)
     }
 
@@ -555,14 +543,8 @@ impl Runtime for SwarmRuntime {
     /// overlay-attached container is also on that bridge, and a packet to a host address is
     /// delivered locally, so the host is reachable there. Before the first overlay task exists
     /// the bridge does not, and the default bridge's gateway is used (also a host address).
-    async fn callback_host(&self, placement: &Placement) -> Result<String, RuntimeError> {
-        let network = match placement {
-            Placement::Swarm(o) => o.network,
-            Placement::None => SwarmNetwork::Host,
-            Placement::Docker(_) => {
-                return Err(unavailable("the swarm runtime cannot place children on docker networks".into()))
-            }
-        };
+    async fn callback_host(&self) -> Result<String, RuntimeError> {
+        let network = self.options.network;
         let location = self.docker.location().await.map_err(|e| swarm_kind(e.into()))?;
         let resolved = match (location, network) {
             (SelfLocation::Host, SwarmNetwork::Host) => Ok("127.0.0.1".to_owned()),
@@ -585,7 +567,7 @@ impl Runtime for SwarmRuntime {
     }
 
     async fn prepare(&self, spec: &LaunchSpec) -> Result<(), RuntimeError> {
-        if let Placement::Swarm(SwarmOptions { network: SwarmNetwork::Overlay, .. }) = spec.placement {
+        if self.options.network == SwarmNetwork::Overlay {
             self.ensure_overlay(&spec.run_id).await.map_err(|e| swarm_kind(e.into_launch(&spec.instance_id)))?;
         }
         Ok(())
@@ -636,7 +618,7 @@ impl Runtime for SwarmRuntime {
                 None
             }
         };
-        NativeTimes { started_unix_us, task_states }
+        NativeTimes { started_unix_us, states: task_states, source: "swarm_task_status" }
     }
 
     /// The task is `running` and so is its container (a killed container shows before its task
@@ -663,6 +645,10 @@ impl Runtime for SwarmRuntime {
     /// Services first (their containers go with them), then whatever containers are still
     /// there after [`CONTAINERS_GONE_WITHIN`] (force-removed), then networks, retried while
     /// Swarm still counts a removed task on them.
+    async fn filler_image(&self, image: &str, filler_mb: u32) -> Result<String, RuntimeError> {
+        self.docker.filler_image(image, filler_mb).await.map_err(swarm_kind)
+    }
+
     async fn remove_run(&self, run_id: Option<&str>) -> Result<usize, RuntimeError> {
         let filter = match run_id {
             Some(id) => format!("{}={id}", labels::RUN),

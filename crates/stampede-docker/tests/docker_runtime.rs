@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::query_parameters::{InspectContainerOptions, InspectNetworkOptions};
 use stampede_core::measure::Role;
-use stampede_core::scenario::DockerNetwork;
+use stampede_docker::options::DockerNetwork;
 use stampede_docker::DockerRuntime;
-use stampede_runtime::{Handle, Placement, Runtime, RuntimeError};
+use stampede_runtime::{Handle, Runtime, RuntimeError};
 
 use common::{CallbackListener, RunGuard};
 
@@ -23,14 +23,13 @@ async fn state(rt: &DockerRuntime, h: &Handle) -> bollard::models::ContainerStat
 
 #[tokio::test]
 async fn action_container_lifecycle() {
-    let rt = common::runtime().await;
     let image = common::test_image().await;
     let guard = RunGuard::new("life");
     let mut listener = CallbackListener::bind().await;
-    let placement = Placement::Docker(DockerNetwork::Bridge);
-    let host = rt.callback_host(&placement).await.expect("callback host");
+    let rt = common::runtime().await.with_network(DockerNetwork::Bridge);
+    let host = rt.callback_host().await.expect("callback host");
     let spec =
-        common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), placement, &format!("{host}:{}", listener.port));
+        common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &format!("{host}:{}", listener.port));
 
     let launched = rt.launch(&spec).await.expect("launch");
     let started_wall_us =
@@ -70,14 +69,13 @@ async fn action_container_lifecycle() {
 
 #[tokio::test]
 async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_it() {
-    let rt = common::runtime().await;
     let image = common::test_image().await;
     let guard = RunGuard::new("net");
     let mut listener = CallbackListener::bind().await;
-    let placement = Placement::Docker(DockerNetwork::PerScenario);
-    let host = rt.callback_host(&placement).await.expect("callback host");
+    let rt = common::runtime().await.with_network(DockerNetwork::PerScenario);
+    let host = rt.callback_host().await.expect("callback host");
     let callback = format!("{host}:{}", listener.port);
-    let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 1, None, placement.clone(), &callback);
+    let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 1, None, &callback);
     let network = format!("stampede-{}-g0-s1", guard.run_id);
 
     rt.prepare(&scenario).await.expect("prepare");
@@ -90,7 +88,7 @@ async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_i
     let s = rt.launch(&scenario).await.expect("launch scenario");
     let mut actions = Vec::new();
     for a in 0..2 {
-        let spec = common::spec(&guard.run_id, &image, Role::Action, 1, Some(a), placement.clone(), &callback);
+        let spec = common::spec(&guard.run_id, &image, Role::Action, 1, Some(a), &callback);
         rt.prepare(&spec).await.expect("prepare (action)");
         actions.push(rt.launch(&spec).await.expect("launch action"));
     }
@@ -127,22 +125,21 @@ async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_i
 
 #[tokio::test]
 async fn callback_host_reaches_this_process_from_every_placement() {
-    let rt = common::runtime().await;
     let image = common::test_image().await;
     let guard = RunGuard::new("cb");
     let mut listener = CallbackListener::bind().await;
     for (i, network) in [DockerNetwork::Host, DockerNetwork::Bridge, DockerNetwork::PerScenario].into_iter().enumerate()
     {
-        let placement = Placement::Docker(network);
-        let host = rt.callback_host(&placement).await.unwrap_or_else(|e| panic!("callback host for {network:?}: {e}"));
+        let rt = common::runtime().await.with_network(network);
+        let host = rt.callback_host().await.unwrap_or_else(|e| panic!("callback host for {network:?}: {e}"));
         let callback = format!("{host}:{}", listener.port);
-        let spec = common::spec(&guard.run_id, &image, Role::Scenario, i as u32, None, placement, &callback);
+        let spec = common::spec(&guard.run_id, &image, Role::Scenario, i as u32, None, &callback);
         rt.prepare(&spec).await.expect("prepare");
         rt.launch(&spec).await.expect("launch");
         let peer = listener.next(DIAL_BACK).await;
         assert!(peer.is_some(), "a container placed on {network:?} never reached {callback}");
     }
-    assert_eq!(rt.callback_host(&Placement::Docker(DockerNetwork::Host)).await.unwrap(), "127.0.0.1");
+    assert_eq!(common::runtime().await.with_network(DockerNetwork::Host).callback_host().await.unwrap(), "127.0.0.1");
 }
 
 #[tokio::test]
@@ -154,7 +151,8 @@ async fn preflight_names_the_engine_and_refuses_a_missing_image() {
 
     let missing = format!("stampede-missing:{}", common::unique_run_id("pf"));
     match rt.preflight(&missing).await {
-        Err(RuntimeError::Unavailable { reason, .. }) => {
+        Err(e @ RuntimeError::Unavailable { .. }) => {
+            let reason = e.chain();
             assert!(reason.contains(&missing) && reason.contains("stampede image build"), "{reason}")
         }
         other => panic!("expected Unavailable for a missing image, got {other:?}"),
@@ -163,7 +161,7 @@ async fn preflight_names_the_engine_and_refuses_a_missing_image() {
 
 #[tokio::test]
 async fn launch_failure_leaves_nothing_and_names_the_instance() {
-    let rt = common::runtime().await;
+    let rt = common::runtime().await.with_network(DockerNetwork::Bridge);
     let guard = RunGuard::new("fail");
     let spec = common::spec(
         &guard.run_id,
@@ -171,11 +169,12 @@ async fn launch_failure_leaves_nothing_and_names_the_instance() {
         Role::Action,
         0,
         Some(0),
-        Placement::Docker(DockerNetwork::Bridge),
         "127.0.0.1:1",
     );
     match rt.launch(&spec).await {
-        Err(RuntimeError::Launch { instance, reason }) => {
+        Err(e @ RuntimeError::Launch { .. }) => {
+            let RuntimeError::Launch { instance, .. } = &e else { unreachable!() };
+            let reason = e.chain();
             assert_eq!(instance, "g0-s0-a0");
             assert!(reason.contains(&format!("stampede-{}-g0-s0-a0", guard.run_id)), "{reason}");
         }
@@ -187,7 +186,8 @@ async fn launch_failure_leaves_nothing_and_names_the_instance() {
 #[tokio::test]
 async fn an_unreachable_daemon_makes_the_runtime_unavailable() {
     match DockerRuntime::connect_to("/nonexistent/docker.sock").await {
-        Err(RuntimeError::Unavailable { reason, .. }) => {
+        Err(e @ RuntimeError::Unavailable { .. }) => {
+            let reason = e.chain();
             assert!(
                 reason.contains("/nonexistent/docker.sock") && reason.contains("is the Docker daemon running"),
                 "{reason}"

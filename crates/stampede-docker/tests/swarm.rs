@@ -14,9 +14,9 @@ use bollard::query_parameters::{
     InspectContainerOptions, InspectNetworkOptions, InspectServiceOptions, ListServicesOptions, ListTasksOptions,
 };
 use stampede_core::measure::Role;
-use stampede_core::scenario::{SwarmMapping, SwarmNetwork, SwarmOptions};
+use stampede_docker::options::{SwarmMapping, SwarmNetwork, SwarmOptions};
 use stampede_docker::SwarmRuntime;
-use stampede_runtime::{Handle, NativeTimes, Placement, Runtime, RuntimeError};
+use stampede_runtime::{Handle, NativeTimes, Runtime, RuntimeError};
 use tokio::sync::OnceCell;
 
 use common::CallbackListener;
@@ -94,7 +94,7 @@ async fn wait_for_running_state(rt: &SwarmRuntime, h: &Handle) -> NativeTimes {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let native = rt.native_times(h).await;
-        if native.task_states.last().is_some_and(|(s, _)| s == "running") || Instant::now() >= deadline {
+        if native.states.last().is_some_and(|(s, _)| s == "running") || Instant::now() >= deadline {
             return native;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -111,15 +111,14 @@ async fn running_container(rt: &SwarmRuntime, service: &Handle) -> String {
 
 #[tokio::test]
 async fn service_per_action_lifecycle_with_task_states() {
-    let rt = runtime().await;
     let image = common::test_image().await;
     let guard = swarm_guard("swlife");
     let mut listener = CallbackListener::bind().await;
-    let placement = Placement::Swarm(options(SwarmNetwork::Host));
-    let host = rt.callback_host(&placement).await.expect("callback host");
+    let rt = runtime().await.with_options(options(SwarmNetwork::Host));
+    let host = rt.callback_host().await.expect("callback host");
     assert_eq!(host, "127.0.0.1");
     let spec =
-        common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), placement, &format!("{host}:{}", listener.port));
+        common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &format!("{host}:{}", listener.port));
 
     rt.prepare(&spec).await.expect("prepare");
     let launched = rt.launch(&spec).await.expect("launch");
@@ -148,17 +147,17 @@ async fn service_per_action_lifecycle_with_task_states() {
     assert_eq!(inspected.host_config.and_then(|h| h.network_mode).as_deref(), Some("host"));
 
     // Task states: present, in Swarm's order, with ascending times, ending in running.
-    let names: Vec<&str> = native.task_states.iter().map(|(s, _)| s.as_str()).collect();
-    eprintln!("task states: {:?}", native.task_states);
+    let names: Vec<&str> = native.states.iter().map(|(s, _)| s.as_str()).collect();
+    eprintln!("task states: {:?}", native.states);
     assert_eq!(names.first(), Some(&"new"), "{names:?}");
     assert_eq!(names.last(), Some(&"running"), "{names:?}");
     assert!(names.len() >= 3, "too few states seen: {names:?}");
     let order: Vec<usize> =
         names.iter().map(|n| TASK_STATES.iter().position(|s| s == n).expect("known state")).collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "states out of order: {names:?}");
-    assert!(native.task_states.windows(2).all(|w| w[0].1 <= w[1].1), "times not ascending: {:?}", native.task_states);
+    assert!(native.states.windows(2).all(|w| w[0].1 <= w[1].1), "times not ascending: {:?}", native.states);
     let started_at = native.started_unix_us.expect("container StartedAt");
-    let running_at = native.task_states.last().unwrap().1;
+    let running_at = native.states.last().unwrap().1;
     assert!((running_at - started_at).abs() < 1_000_000, "running {running_at} vs StartedAt {started_at}");
 
     // Control on the task's container.
@@ -187,13 +186,12 @@ async fn service_per_action_lifecycle_with_task_states() {
 
 #[tokio::test]
 async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everything() {
-    let rt = runtime().await;
     let image = common::test_image().await;
     let guard = swarm_guard("swov");
     let mut listener = CallbackListener::bind().await;
-    let placement = Placement::Swarm(options(SwarmNetwork::Overlay));
+    let rt = runtime().await.with_options(options(SwarmNetwork::Overlay));
     let network = format!("stampede-{}", guard.run_id);
-    let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 0, None, placement.clone(), "unused:1");
+    let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 0, None, "unused:1");
 
     rt.prepare(&scenario).await.expect("prepare");
     rt.prepare(&scenario).await.expect("prepare is idempotent");
@@ -204,14 +202,14 @@ async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everythi
     assert_eq!(net.labels.unwrap_or_default().get("stampede.run"), Some(&guard.run_id));
 
     // Asked before any overlay task exists (docker_gwbridge may not exist yet), and after.
-    let host = rt.callback_host(&placement).await.expect("callback host");
+    let host = rt.callback_host().await.expect("callback host");
     let callback = format!("{host}:{}", listener.port);
-    let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 0, None, placement.clone(), &callback);
+    let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 0, None, &callback);
     let s = rt.launch(&scenario).await.expect("launch scenario");
     assert!(listener.next(DIAL_BACK).await.is_some(), "a task on {network} never reached the host at {callback}");
-    let host = rt.callback_host(&placement).await.expect("callback host");
+    let host = rt.callback_host().await.expect("callback host");
     let callback = format!("{host}:{}", listener.port);
-    let action = common::spec(&guard.run_id, &image, Role::Action, 0, Some(0), placement.clone(), &callback);
+    let action = common::spec(&guard.run_id, &image, Role::Action, 0, Some(0), &callback);
     let a = rt.launch(&action).await.expect("launch action");
     assert!(listener.next(DIAL_BACK).await.is_some(), "a task on {network} never reached the host at {callback}");
 
@@ -250,8 +248,9 @@ async fn preflight_names_the_swarm_and_refuses_a_missing_image() {
 
     let missing = format!("stampede-missing:{}", common::unique_run_id("swpf"));
     match rt.preflight(&missing).await {
-        Err(RuntimeError::Unavailable { runtime, reason }) => {
-            assert_eq!(runtime, stampede_core::scenario::RuntimeKind::Swarm);
+        Err(e @ RuntimeError::Unavailable { .. }) => {
+            let reason = e.chain();
+            assert!(matches!(&e, RuntimeError::Unavailable { runtime, .. } if runtime == "swarm"), "{reason}");
             assert!(reason.contains(&missing) && reason.contains("stampede image build"), "{reason}")
         }
         other => panic!("expected Unavailable for a missing image, got {other:?}"),
@@ -260,31 +259,21 @@ async fn preflight_names_the_swarm_and_refuses_a_missing_image() {
 
 #[tokio::test]
 async fn launch_failures_name_the_instance_and_leave_nothing() {
-    let rt = runtime().await;
     let image = common::test_image().await;
     let guard = swarm_guard("swfail");
-    let replicated =
-        Placement::Swarm(SwarmOptions { mapping: SwarmMapping::ReplicatedService, ..options(SwarmNetwork::Host) });
-    let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(0), replicated, "127.0.0.1:1");
-    match rt.launch(&spec).await {
-        Err(RuntimeError::Launch { instance, reason }) => {
-            assert_eq!(instance, "g0-s0-a0");
-            assert!(reason.contains("replicated_service"), "{reason}");
-        }
-        other => panic!("expected a launch error, got {other:?}"),
-    }
-    let placement = Placement::Swarm(options(SwarmNetwork::Host));
+    let rt = runtime().await.with_options(options(SwarmNetwork::Host));
     let spec = common::spec(
         &guard.run_id,
         "stampede-missing:nope",
         Role::Action,
         0,
         Some(1),
-        placement.clone(),
         "127.0.0.1:1",
     );
     match rt.launch(&spec).await {
-        Err(RuntimeError::Launch { instance, reason }) => {
+        Err(e @ RuntimeError::Launch { .. }) => {
+            let RuntimeError::Launch { instance, .. } = &e else { unreachable!() };
+            let reason = e.chain();
             assert_eq!(instance, "g0-s0-a1");
             assert!(reason.contains("stampede-missing:nope"), "{reason}");
         }
@@ -292,13 +281,12 @@ async fn launch_failures_name_the_instance_and_leave_nothing() {
     }
     // A task that can never be placed: the launch returns (Swarm schedules on its own), the task
     // stays pending, and removing the instance leaves nothing.
-    let unplaceable =
-        Placement::Swarm(SwarmOptions { placement: vec!["node.role==worker".into()], ..options(SwarmNetwork::Host) });
-    let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(2), unplaceable, "127.0.0.1:1");
+    let rt = runtime().await.with_options(SwarmOptions { placement: vec!["node.role==worker".into()], ..options(SwarmNetwork::Host) });
+    let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(2), "127.0.0.1:1");
     let launched = rt.launch(&spec).await.expect("launch of an unplaceable task");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!rt.is_running(&launched.handle).await);
-    let states = rt.native_times(&launched.handle).await.task_states;
+    let states = rt.native_times(&launched.handle).await.states;
     assert_eq!(states.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["new", "pending"], "{states:?}");
     assert!(matches!(rt.kill(&launched.handle).await, Err(RuntimeError::Control { op: "kill", .. })));
     rt.remove(&launched.handle).await.expect("remove");
@@ -309,8 +297,9 @@ async fn launch_failures_name_the_instance_and_leave_nothing() {
 #[tokio::test]
 async fn an_unreachable_daemon_makes_the_swarm_runtime_unavailable() {
     match SwarmRuntime::connect_to("/nonexistent/docker.sock").await {
-        Err(RuntimeError::Unavailable { runtime, reason }) => {
-            assert_eq!(runtime, stampede_core::scenario::RuntimeKind::Swarm);
+        Err(e @ RuntimeError::Unavailable { .. }) => {
+            let reason = e.chain();
+            assert!(matches!(&e, RuntimeError::Unavailable { runtime, .. } if runtime == "swarm"), "{reason}");
             assert!(reason.contains("/nonexistent/docker.sock"), "{reason}")
         }
         other => panic!("expected Unavailable, got {other:?}"),

@@ -15,7 +15,7 @@ pub use message::*;
 
 /// Bumped on any incompatible change to [`Message`]; the first message of every connection
 /// states it and a mismatch closes the connection.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// HTTP header that carries the run token in the websocket handshake.
 pub const TOKEN_HEADER: &str = "x-stampede-token";

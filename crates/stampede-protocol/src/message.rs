@@ -50,6 +50,9 @@ pub struct ScenarioReport {
     pub instances: Vec<InstanceRecord>,
     /// Only when raw output was asked for.
     pub requests: Vec<RequestRecord>,
+    /// The runtime's own states of each action instance (native_states.csv), scenario timeline.
+    #[serde(default)]
+    pub native_states: Vec<stampede_core::measure::NativeStateRecord>,
     pub accounting: Accounting,
     /// When the scenario sent its first launch and when its last action finished (its timeline).
     pub work_started_us: Option<i64>,

@@ -76,7 +76,7 @@ const STATS: [Stat; 4] =
 fn metric_names(runs: &[ComparedRun]) -> Vec<String> {
     let all: BTreeSet<String> = runs.iter().flat_map(|r| r.results.metrics.keys().cloned()).collect();
     let v: Vec<String> = all.into_iter().collect();
-    ordered(v.iter()).into_iter().cloned().collect()
+    ordered(v.iter(), &[]).into_iter().cloned().collect()
 }
 
 /// Rows of the comparison: (metric, stat, value per run as (µs or count, formatted)).
@@ -214,7 +214,7 @@ pub fn render_compare_html(runs: &[ComparedRun]) -> Result<String, ReportError> 
     let mut names: Vec<String> = OVERLAID_FIRST.iter().map(|s| (*s).to_owned()).collect();
     let all: BTreeSet<String> = hists.iter().flat_map(|h| h.names().map(str::to_owned)).collect();
     let rest: Vec<String> = all.into_iter().filter(|n| !names.contains(n)).collect();
-    names.extend(ordered(rest.iter()).into_iter().cloned());
+    names.extend(ordered(rest.iter(), &[]).into_iter().cloned());
     let legend: Vec<_> = runs.iter().enumerate().map(|(i, r)| (format!("{} {} ({})", column_name(i), r.label, r.runtimes()), color(i))).collect();
     for name in names {
         let series: Vec<Series> = hists

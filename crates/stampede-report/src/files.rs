@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use stampede_core::measure::{InstanceRecord, RequestRecord};
+use stampede_core::measure::{InstanceRecord, NativeStateRecord, RequestRecord};
 use stampede_core::results::Results;
 
 use crate::names;
@@ -28,10 +28,14 @@ pub(crate) fn write_atomic(path: &Path, f: impl FnOnce(&mut std::io::BufWriter<s
     let tmp = path.with_extension("tmp");
     let file = std::fs::File::create(&tmp).map_err(err)?;
     let mut w = std::io::BufWriter::new(file);
-    f(&mut w).map_err(err)?;
-    w.flush().map_err(err)?;
+    let written = f(&mut w).and_then(|()| w.flush());
     drop(w);
-    std::fs::rename(&tmp, path).map_err(err)
+    // A failed write (disk full) leaves the previous complete file, and no stray temp file.
+    let result = written.and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(err)
 }
 
 pub fn write_results_json(dir: &Path, r: &Results) -> Result<PathBuf, ReportError> {
@@ -68,6 +72,24 @@ pub fn write_instances_csv(dir: &Path, rows: &[InstanceRecord]) -> Result<PathBu
     Ok(path)
 }
 
+/// One row per native state an instance reached (long format: instance, state, time, source).
+pub fn write_native_states_csv(dir: &Path, rows: &[NativeStateRecord]) -> Result<PathBuf, ReportError> {
+    let path = dir.join(names::NATIVE_STATES_CSV);
+    let empty = NativeStateRecord { instance_id: String::new(), state: String::new(), time_us: 0, source: String::new() };
+    write_csv(&path, rows, &empty)?;
+    Ok(path)
+}
+
+/// native_states.csv of a results folder; empty when the folder has none (older runs).
+pub fn load_native_states(dir: &Path) -> Result<Vec<NativeStateRecord>, ReportError> {
+    let path = dir.join(names::NATIVE_STATES_CSV);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut rdr = csv::Reader::from_path(&path).map_err(|e| ReportError::Parse { path: path.clone(), reason: e.to_string() })?;
+    rdr.deserialize().collect::<Result<Vec<_>, _>>().map_err(|e| ReportError::Parse { path, reason: e.to_string() })
+}
+
 /// One row per request (only with raw output).
 pub fn write_requests_csv(dir: &Path, rows: &[RequestRecord]) -> Result<PathBuf, ReportError> {
     let path = dir.join(names::REQUESTS_CSV);
@@ -80,7 +102,7 @@ pub fn write_requests_csv(dir: &Path, rows: &[RequestRecord]) -> Result<PathBuf,
         scheduled_us: 0,
         sent_us: 0,
         received_us: None,
-        rtt_us: None,
+        request_rtt_us: None,
         service_time_us: None,
         overhead_us: None,
         cold: false,

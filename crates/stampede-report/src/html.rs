@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use plotters::style::RGBColor;
-use stampede_core::measure::{names as metric, InstanceRecord, Outcome, Role};
+use stampede_core::measure::{names as metric, InstanceRecord, Outcome, Role, NATIVE_PHASE_PREFIX};
 use stampede_core::results::Results;
 use stampede_core::stats::{cdf_points, Metrics, Summary};
 
@@ -94,12 +94,6 @@ pub(crate) fn cdf_ms(m: &Metrics, name: &str) -> Option<Vec<(f64, f64)>> {
     (!pts.is_empty()).then(|| pts.into_iter().map(|(v, f)| (v as f64 / 1000.0, f)).collect())
 }
 
-/// Empirical CDF of raw µs values, x in ms.
-fn cdf_of_values(mut v: Vec<i64>) -> Vec<(f64, f64)> {
-    v.sort_unstable();
-    let n = v.len() as f64;
-    v.iter().enumerate().map(|(i, x)| ((*x).max(1) as f64 / 1000.0, (i + 1) as f64 / n)).collect()
-}
 
 /// The metric table with every statistic; percentiles resting on too few samples are greyed.
 pub(crate) fn metric_table(title: &str, metrics: &BTreeMap<String, Summary>) -> String {
@@ -117,7 +111,7 @@ pub(crate) fn metric_table(title: &str, metrics: &BTreeMap<String, Summary>) -> 
             format!("<td>{}</td>", fmt_us(v))
         }
     };
-    for name in ordered(metrics.keys()) {
+    for name in ordered(metrics.keys(), &[]) {
         let m = &metrics[name];
         let _ = write!(
             s,
@@ -160,37 +154,13 @@ fn start_metric_names(m: &Metrics) -> Vec<String> {
         .filter(|n| *n == metric::START_LATENCY || n.starts_with("phase_") || *n == metric::RUNTIME_START_SKEW)
         .map(str::to_owned)
         .collect();
-    ordered(owned.iter()).into_iter().cloned().collect()
+    ordered(owned.iter(), &[]).into_iter().cloned().collect()
 }
 
-/// A Swarm task state's column name and how to read it from a record.
-type TaskState = (&'static str, fn(&InstanceRecord) -> Option<i64>);
-
-const TASK_STATES: [TaskState; 7] = [
-    ("task_new", |r| r.task_new_us),
-    ("task_pending", |r| r.task_pending_us),
-    ("task_assigned", |r| r.task_assigned_us),
-    ("task_accepted", |r| r.task_accepted_us),
-    ("task_preparing", |r| r.task_preparing_us),
-    ("task_starting", |r| r.task_starting_us),
-    ("task_running", |r| r.task_running_us),
-];
-
-/// Swarm task phases: each step between consecutive task states an instance reported, plus
-/// requested → task_running. Empty for runtimes without tasks.
-fn task_phases(instances: &[InstanceRecord]) -> Vec<(String, Vec<i64>)> {
-    let mut by: BTreeMap<(usize, String), Vec<i64>> = BTreeMap::new();
-    for r in instances {
-        let present: Vec<(usize, &str, i64)> =
-            TASK_STATES.iter().enumerate().filter_map(|(i, (n, f))| f(r).map(|t| (i, *n, t))).collect();
-        for w in present.windows(2) {
-            by.entry((w[0].0, format!("{}→{}", w[0].1, w[1].1))).or_default().push(w[1].2 - w[0].2);
-        }
-        if let (Some(req), Some(run)) = (r.requested_us, r.task_running_us) {
-            by.entry((usize::MAX, "requested→task_running".into())).or_default().push(run - req);
-        }
-    }
-    by.into_iter().map(|((_, n), v)| (n, v)).collect()
+/// The runtime's own phases (`native_phase_<state>`), in the order its states are reached.
+fn native_phase_names(m: &Metrics, native_states: &[String]) -> Vec<String> {
+    let owned: Vec<String> = m.names().filter(|n| n.starts_with(NATIVE_PHASE_PREFIX)).map(str::to_owned).collect();
+    ordered(owned.iter(), native_states).into_iter().cloned().collect()
 }
 
 /// Launches (requested → ready, or → end for one that never got ready) in flight over time,
@@ -348,16 +318,19 @@ pub fn render_report_html(r: &Results, instances: &[InstanceRecord]) -> Result<S
         (!series.is_empty()).then(|| plot::cdf_chart("duration (log scale)", &series)),
         &legend,
     ));
-    let tasks = task_phases(instances);
-    if !tasks.is_empty() {
-        let series: Vec<Series> =
-            tasks.into_iter().enumerate().map(|(i, (n, v))| Series { label: n, color: color(i), points: cdf_of_values(v) }).collect();
+    let native = native_phase_names(&hist, &r.native_states);
+    if !native.is_empty() {
+        let series: Vec<Series> = native
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some(Series { label: n.clone(), color: color(i), points: cdf_ms(&hist, n)? }))
+            .collect();
         let legend: Vec<_> = series.iter().map(|s| (s.label.clone(), s.color)).collect();
         b.push_str(&figure(
-            "task-phases",
-            "Swarm task phases",
-            "cumulative distribution of the time between consecutive task states (Swarm's own timestamps, from instances.csv).",
-            Some(plot::cdf_chart("duration (log scale)", &series)),
+            "native-phases",
+            "The runtime's own phases (actions)",
+            "cumulative distribution of native_phase_<state>: the time to reach each state the platform reported (its own timestamps) from the previous state seen, the first from requested. Every state with its time is in native_states.csv.",
+            (!series.is_empty()).then(|| plot::cdf_chart("duration (log scale)", &series)),
             &legend,
         ));
     }
@@ -555,21 +528,6 @@ mod tests {
         let max = pts.iter().map(|p| p.1).fold(0.0, f64::max);
         assert_eq!(max, 2.0);
         assert_eq!(pts.last().unwrap().1, 0.0);
-    }
-
-    #[test]
-    fn swarm_task_steps_come_from_consecutive_states() {
-        let r = InstanceRecord {
-            requested_us: Some(0),
-            task_new_us: Some(10),
-            task_pending_us: Some(30),
-            task_running_us: Some(100),
-            ..Default::default()
-        };
-        let t = task_phases(&[r]);
-        let names: Vec<&str> = t.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["task_new→task_pending", "task_pending→task_running", "requested→task_running"]);
-        assert_eq!(t[1].1, [70]);
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub mod summary;
 pub mod warnings;
 
 pub use compare::{compare_text, render_compare_html, write_compare_html, ComparedRun};
-pub use files::{load_instances, load_results, write_instances_csv, write_requests_csv, write_results_json, ReportError};
+pub use files::{
+    load_instances, load_native_states, load_results, write_instances_csv, write_native_states_csv, write_requests_csv,
+    write_results_json, ReportError,
+};
 pub use html::{render_report_html, write_report_html};
 pub use summary::summary_text;
 pub use warnings::run_warnings;
@@ -27,5 +30,6 @@ pub mod names {
     pub const RESULTS_JSON: &str = "results.json";
     pub const INSTANCES_CSV: &str = "instances.csv";
     pub const REQUESTS_CSV: &str = "requests.csv";
+    pub const NATIVE_STATES_CSV: &str = "native_states.csv";
     pub const REPORT_HTML: &str = "report.html";
 }

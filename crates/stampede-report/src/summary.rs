@@ -2,38 +2,9 @@
 
 use std::fmt::Write as _;
 
+use stampede_core::measure::{Metric, NATIVE_PHASE_PREFIX};
 use stampede_core::results::{Results, RunStatus};
 use stampede_core::stats::Summary;
-
-/// Metrics in the order a reader wants them: the start, its phases, then requests, then control.
-pub const METRIC_ORDER: &[&str] = &[
-    "start_latency",
-    "phase_create",
-    "phase_start",
-    "phase_entry",
-    "phase_to_entry",
-    "phase_entry_to_connect",
-    "phase_boot",
-    "phase_runtime_boot",
-    "phase_init",
-    "runtime_start_skew",
-    "swarm_phase_new",
-    "swarm_phase_pending",
-    "swarm_phase_assigned",
-    "swarm_phase_accepted",
-    "swarm_phase_preparing",
-    "swarm_phase_starting",
-    "swarm_phase_running",
-    "request_rtt",
-    "request_rtt_cold",
-    "request_rtt_warm",
-    "service_time",
-    "overhead",
-    "pause_latency",
-    "resume_latency",
-    "kill_latency",
-    "remove_latency",
-];
 
 /// Human duration from µs: "850 µs", "12.3 ms", "1.25 s".
 pub fn fmt_us(us: u64) -> String {
@@ -46,19 +17,31 @@ pub fn fmt_us(us: u64) -> String {
     }
 }
 
-/// Metric names in display order: known ones first, any others after, alphabetically.
-pub fn ordered<'a>(names: impl Iterator<Item = &'a String>) -> Vec<&'a String> {
+/// Metric names in display order: the table's order (`Metric::ALL`: the start, its phases,
+/// requests, control), the runtime's native phases right after the start phases in the order
+/// of `native_states`, anything else last, alphabetically.
+pub fn ordered<'a>(names: impl Iterator<Item = &'a String>, native_states: &[String]) -> Vec<&'a String> {
+    let after_start = Metric::ALL.iter().position(|m| *m == Metric::RuntimeStartSkew).unwrap_or(0);
+    let rank = |n: &str| -> (usize, usize) {
+        if let Some(i) = Metric::ALL.iter().position(|m| m.name() == n) {
+            return (if i > after_start { i + 1 } else { i }, 0);
+        }
+        match n.strip_prefix(NATIVE_PHASE_PREFIX) {
+            Some(state) => (after_start + 1, native_states.iter().position(|s| s == state).unwrap_or(usize::MAX)),
+            None => (usize::MAX, 0),
+        }
+    };
     let mut v: Vec<&String> = names.collect();
-    v.sort_by_key(|n| (METRIC_ORDER.iter().position(|m| m == n).unwrap_or(usize::MAX), n.as_str()));
+    v.sort_by_key(|n| (rank(n), n.as_str()));
     v
 }
 
-fn table(out: &mut String, title: &str, metrics: &std::collections::BTreeMap<String, Summary>) {
+fn table(out: &mut String, title: &str, metrics: &std::collections::BTreeMap<String, Summary>, native_states: &[String]) {
     if metrics.is_empty() {
         return;
     }
     let _ = writeln!(out, "  {title:<24}{:>7}{:>11}{:>11}{:>11}{:>11}", "count", "p50", "p90", "p99", "max");
-    for name in ordered(metrics.keys()) {
+    for name in ordered(metrics.keys(), native_states) {
         let s = &metrics[name];
         let _ = writeln!(
             out,
@@ -91,7 +74,7 @@ pub fn summary_text(r: &Results, out_dir: Option<&std::path::Path>) -> String {
             "  group {}: {}{}, S={} A={} N={}, {}, payload {} B{}",
             g.name,
             g.runtime,
-            g.action_runtime.filter(|k| *k != g.runtime).map(|k| format!(" (actions on {k})")).unwrap_or_default(),
+            g.action_runtime.as_ref().filter(|k| **k != g.runtime).map(|k| format!(" (actions on {k})")).unwrap_or_default(),
             g.scenarios,
             g.actions,
             g.requests,
@@ -119,8 +102,8 @@ pub fn summary_text(r: &Results, out_dir: Option<&std::path::Path>) -> String {
         let _ = writeln!(out, "  connections refused (bad token): {}, protocol errors: {}", a.connections_refused, a.protocol_errors);
     }
     let _ = writeln!(out);
-    table(&mut out, "actions", &r.metrics);
-    table(&mut out, "scenarios", &r.scenario_metrics);
+    table(&mut out, "actions", &r.metrics, &r.native_states);
+    table(&mut out, "scenarios", &r.scenario_metrics, &r.native_states);
     let e = &r.efficiency;
     let _ = writeln!(out);
     let _ = writeln!(

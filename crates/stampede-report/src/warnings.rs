@@ -1,14 +1,15 @@
 //! Warnings that tell the user what to do, derived from a finished run.
 //!
 //! [`run_warnings`] is a pure function of the results, the instance records and a CPU reading;
-//! the driver calls it once before writing `results.json`, and the summary and report show
+//! it is the one place a finished run's warnings are raised (kinds: `WarningKind` in the
+//! core): the driver calls it once before writing `results.json`, and the summary and report show
 //! whatever ends up in `results.warnings`. The only I/O here is [`CpuUsage::of_this_process`]
 //! (and [`mark_run_start`]), which read `/proc` so the driver does not have to.
 
 use std::sync::OnceLock;
 
 use stampede_core::measure::InstanceRecord;
-use stampede_core::results::{Results, Warning};
+use stampede_core::results::{Results, Warning, WarningKind};
 
 /// Requests or instances failing above this fraction make the numbers describe failures.
 pub const FAILURE_RATE_THRESHOLD: f64 = 0.01;
@@ -73,13 +74,38 @@ impl CpuUsage {
     }
 }
 
-fn w(kind: &str, message: String) -> Warning {
-    Warning { kind: kind.to_owned(), message }
+fn w(kind: WarningKind, message: String) -> Warning {
+    Warning::new(kind, message)
 }
 
-/// Everything worth a warning that the driver does not already know first-hand.
-pub fn run_warnings(r: &Results, instances: &[InstanceRecord], cpu: Option<CpuUsage>) -> Vec<Warning> {
+/// Every warning about a finished run (`timed_out`: it hit its whole-run timeout).
+pub fn run_warnings(r: &Results, instances: &[InstanceRecord], cpu: Option<CpuUsage>, timed_out: bool) -> Vec<Warning> {
     let mut out = Vec::new();
+    let a = r.accounting;
+    for why in a.imbalances() {
+        out.push(w(WarningKind::AccountingImbalance, format!("accounting does not balance: {why} (a bug: please report it with results.json)")));
+    }
+    if a.instances_failed > 0 {
+        out.push(w(
+            WarningKind::InstancesFailed,
+            format!("{} instance(s) failed: the `error` column of instances.csv says why", a.instances_failed),
+        ));
+    }
+    if a.connections_refused > 0 {
+        out.push(w(
+            WarningKind::ConnectionsRefused,
+            format!("{} connection(s) without the run token were refused: something else is dialling the driver's port", a.connections_refused),
+        ));
+    }
+    if timed_out {
+        out.push(w(
+            WarningKind::RunTimeout,
+            format!(
+                "the run hit its timeout of {} and was stopped: raise `timeout` in the scenario file",
+                crate::summary::fmt_us(u64::try_from(r.scenario.run_timeout.as_micros()).unwrap_or(u64::MAX))
+            ),
+        ));
+    }
     let sa: u64 = r.scenario.groups.iter().map(|g| u64::from(g.scenarios) * u64::from(g.actions)).sum();
 
     if let Some(c) = cpu {
@@ -87,7 +113,7 @@ pub fn run_warnings(r: &Results, instances: &[InstanceRecord], cpu: Option<CpuUs
         let cores = c.driver_cpu_us as f64 / c.wall_us.max(1) as f64;
         if c.wall_us >= 1_000_000 && cores > CPU_SATURATED {
             out.push(w(
-                "driver_cpu_saturated",
+                WarningKind::DriverCpuSaturated,
                 format!(
                     "the driver used {:.0}% of a CPU core over the run: the numbers may measure the load generator rather than the runtime; \
 lower S·A (now {sa}) or the request rate, or run the driver on its own machine",
@@ -97,7 +123,7 @@ lower S·A (now {sa}) or the request rate, or run the driver on its own machine"
         }
         if let Some(m) = c.machine_busy.filter(|m| *m > CPU_SATURATED && c.wall_us >= 1_000_000) {
             out.push(w(
-                "machine_cpu_saturated",
+                WarningKind::MachineCpuSaturated,
                 format!(
                     "the machine's {} CPUs were {:.0}% busy over the run: starts and requests queued for CPU, so the numbers measure \
 the load generator and the machine as much as the runtime; lower S·A (now {sa}), use sleep instead of spin work, or spread the run over machines",
@@ -112,7 +138,7 @@ the load generator and the machine as much as the runtime; lower S·A (now {sa})
     let bad_requests = a.requests_failed + a.requests_timed_out;
     if a.requests_sent > 0 && bad_requests as f64 / a.requests_sent as f64 > FAILURE_RATE_THRESHOLD {
         out.push(w(
-            "failure_rate",
+            WarningKind::FailureRate,
             format!(
                 "{bad_requests} of {} requests ({:.1}%) failed or timed out: latency percentiles only describe the ones that succeeded; \
 see the `error` column of requests.csv (run with --raw) and lower the load or raise `timeouts.request`",
@@ -123,7 +149,7 @@ see the `error` column of requests.csv (run with --raw) and lower the load or ra
     }
     if a.instances_requested > 0 && a.instances_failed as f64 / a.instances_requested as f64 > FAILURE_RATE_THRESHOLD {
         out.push(w(
-            "failure_rate",
+            WarningKind::FailureRate,
             format!(
                 "{} of {} instances ({:.1}%) failed: start latency only describes the ones that started; the `error` column of \
 instances.csv says why (often a start timeout or a resource limit: lower S·A or start concurrency)",
@@ -152,7 +178,7 @@ instances.csv says why (often a start timeout or a resource limit: lower S·A or
     let (p99, p999) = (few(MIN_SAMPLES_P99), few(MIN_SAMPLES_P999));
     if !p99.is_empty() {
         out.push(w(
-            "few_samples",
+            WarningKind::FewSamples,
             format!(
                 "p99 rests on fewer than {MIN_SAMPLES_P99} samples for {}: read it as the maximum; raise S·A (starts) or N (requests) for a stable tail",
                 name_few(&p99)
@@ -162,7 +188,7 @@ instances.csv says why (often a start timeout or a resource limit: lower S·A or
     let only_p999: Vec<(u64, &str)> = p999.into_iter().filter(|m| !p99.contains(m)).collect();
     if !only_p999.is_empty() {
         out.push(w(
-            "few_samples",
+            WarningKind::FewSamples,
             format!(
                 "p99.9 rests on fewer than {MIN_SAMPLES_P999} samples for {}: read it as the maximum; raise S·A or N for a stable p99.9",
                 name_few(&only_p999)
@@ -170,6 +196,15 @@ instances.csv says why (often a start timeout or a resource limit: lower S·A or
         ));
     }
 
+    // A process cannot start before it was asked for: an entry well before `requested` means
+    // the child's clock disagrees with ours.
+    let early = instances.iter().filter(|r| r.process_entry_us.zip(r.requested_us).is_some_and(|(e, q)| e < q - 1_000_000)).count();
+    if early > 0 {
+        out.push(w(
+            WarningKind::ClockSkew,
+            format!("{early} instance(s) report process entry more than 1 s before they were requested: their clocks disagree with the driver's; sync clocks (chrony) before trusting boot phases"),
+        ));
+    }
     // Two clocks that saw the same moment, the process starting: the child's own (process
     // entry) and the runtime's (Docker State.StartedAt). Far apart means the clocks disagree.
     // (Our `started` is no such moment: Swarm has no start call, and Docker's returns late.)
@@ -180,7 +215,7 @@ instances.csv says why (often a start timeout or a resource limit: lower S·A or
         .collect();
     if !skews.is_empty() {
         out.push(w(
-            "clock_skew",
+            WarningKind::ClockSkew,
             format!(
                 "{} instance(s) report a process start more than 1 s away from the runtime's record of it (up to {}): the runtime's clock \
 (daemon or VM) disagrees with the instance's; sync clocks (chrony) before comparing runtime-native phases",

@@ -18,6 +18,11 @@ fn fixture() -> PathBuf {
 /// The fixed run. Its scenario is resolved afresh from the same flags the run had, because
 /// the scenario model grows options (and the stored one would stop deserialising); everything
 /// the snapshots pin comes from the stored measurements.
+/// A catalog with the process runtime only: the snapshot's run was a process run.
+fn process_only() -> stampede_runtime::Registry {
+    stampede_runtime::Registry::new().with(stampede_runtime::process::ProcessProvider::new("stampede".into()))
+}
+
 fn fixed_results() -> Results {
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture().join("results.json")).unwrap()).unwrap();
     let ov = Overrides {
@@ -28,7 +33,7 @@ fn fixed_results() -> Results {
         seed: Some(7),
         ..Default::default()
     };
-    v["scenario"] = serde_json::to_value(stampede_core::scenario::from_cli(&ov).unwrap()).unwrap();
+    v["scenario"] = serde_json::to_value(stampede_core::scenario::from_cli(&ov, &process_only()).unwrap()).unwrap();
     serde_json::from_value(v).unwrap()
 }
 
@@ -79,7 +84,7 @@ fn requests_csv_header() {
         scheduled_us: 0,
         sent_us: 0,
         received_us: None,
-        rtt_us: None,
+        request_rtt_us: None,
         service_time_us: None,
         overhead_us: None,
         cold: true,
@@ -130,7 +135,7 @@ fn warnings_tell_what_to_do() {
     let mut r = fixed_results();
     r.accounting.requests_failed = r.accounting.requests_sent / 10;
     let busy = CpuUsage { driver_cpu_us: 9_500_000, wall_us: 10_000_000, machine_busy: Some(0.97) };
-    let w = run_warnings(&r, &[], Some(busy));
+    let w = run_warnings(&r, &[], Some(busy), false);
     let kinds: Vec<&str> = w.iter().map(|w| w.kind.as_str()).collect();
     for k in ["driver_cpu_saturated", "machine_cpu_saturated", "failure_rate", "few_samples"] {
         assert!(kinds.contains(&k), "{k} missing in {kinds:?}");
@@ -140,7 +145,7 @@ fn warnings_tell_what_to_do() {
     r.accounting.requests_failed = 0;
     // The process's own start and the runtime's record of it, 5 s apart: clocks disagree.
     let skewed = InstanceRecord { process_entry_us: Some(1_000), runtime_started_us: Some(5_000_000), ..Default::default() };
-    let w = run_warnings(&r, &[skewed], Some(idle));
+    let w = run_warnings(&r, &[skewed], Some(idle), false);
     assert!(w.iter().all(|w| !w.kind.contains("cpu") && w.kind != "failure_rate"), "{w:?}");
     assert!(w.iter().any(|w| w.kind == "clock_skew"));
     // A Swarm task: `started` (service created) is seconds before the container started, but
@@ -151,7 +156,7 @@ fn warnings_tell_what_to_do() {
         runtime_started_us: Some(3_000_000),
         ..Default::default()
     };
-    let w = run_warnings(&r, &[swarm], Some(idle));
+    let w = run_warnings(&r, &[swarm], Some(idle), false);
     assert!(w.iter().all(|w| w.kind != "clock_skew"), "{w:?}");
     // Many thin metrics are summed up, not listed one by one.
     let few = w.iter().find(|w| w.kind == "few_samples").expect("the fixture has thin metrics");

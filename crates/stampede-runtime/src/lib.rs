@@ -5,20 +5,25 @@
 //! label. Each launch returns the runtime's own timings where the platform has them.
 //!
 //! - [`Runtime`], [`LaunchSpec`], [`Launched`], [`Handle`], [`RuntimeError`]: the contract (this file).
+//! - [`registry`]: [`RuntimeProvider`] (one per runtime crate: its name, capabilities, option
+//!   table and how to connect) and the [`Registry`] the binary builds from them. Tiers get a
+//!   registry and never name a platform.
 //! - [`process`]: children of the same binary — the embedded default and the zero-container
 //!   baseline.
 //!
-//! Container runtimes (Docker, Swarm) live in the `stampede-docker` crate so that this crate,
-//! and everything that only needs processes, stays free of bollard.
+//! Every other runtime lives in its own crate (`stampede-docker` for docker and swarm), so that
+//! this crate, and everything that only needs processes, stays free of their clients.
 
 pub mod process;
+pub mod registry;
+
+pub use registry::{Registry, RuntimeProvider};
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use stampede_core::measure::Role;
-use stampede_core::scenario::{DockerNetwork, RuntimeKind, SwarmOptions};
 
 /// Environment variables a child reads to find its parent. The same names in every runtime.
 pub mod env {
@@ -42,14 +47,6 @@ pub mod labels {
     pub const ACTION: &str = "stampede.action";
 }
 
-/// Where a container-runtime instance is networked; ignored by the process runtime.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Placement {
-    Docker(DockerNetwork),
-    Swarm(SwarmOptions),
-    None,
-}
-
 /// Everything a runtime needs to launch one instance.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
@@ -64,7 +61,6 @@ pub struct LaunchSpec {
     /// Subcommand and arguments of the `stampede` binary (`["action"]`, `["scenario"]`).
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    pub placement: Placement,
 }
 
 impl LaunchSpec {
@@ -104,34 +100,72 @@ pub struct Launched {
 /// The runtime's own timestamps of an instance, read after the fact (wall clock, µs since epoch).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NativeTimes {
-    /// Docker `State.StartedAt`.
+    /// When the platform says the instance's process started (Docker `State.StartedAt`).
     pub started_unix_us: Option<i64>,
-    /// Swarm task states in order, e.g. ("pending", t).
-    pub task_states: Vec<(String, i64)>,
+    /// The platform's own states in the order reached, with its names (`pending`, `running`).
+    pub states: Vec<(String, i64)>,
+    /// Where the state times come from, e.g. `swarm_task_status` (the `source` column of
+    /// native_states.csv).
+    pub source: &'static str,
 }
+
+/// Any error a platform client returns, kept whole so its chain can be printed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The runtime cannot be used at all (daemon unreachable, image missing): exit code 3.
-    #[error("{runtime} runtime unavailable: {reason}")]
-    Unavailable { runtime: RuntimeKind, reason: String },
-    #[error("launching {instance} failed: {reason}")]
-    Launch { instance: String, reason: String },
-    #[error("{op} of {id} failed: {reason}")]
-    Control { op: &'static str, id: String, reason: String },
-    #[error("cleaning up run {run_id} failed: {reason}")]
-    Cleanup { run_id: String, reason: String },
+    #[error("the {runtime} runtime cannot be used")]
+    Unavailable { runtime: String, source: BoxError },
+    #[error("launching {instance} failed")]
+    Launch { instance: String, source: BoxError },
+    #[error("{op} of {id} failed")]
+    Control { op: &'static str, id: String, source: BoxError },
+    #[error("cleaning up run {run_id} failed")]
+    Cleanup { run_id: String, source: BoxError },
+    /// Asked for something its capabilities do not offer (the parser refuses such scenarios;
+    /// this is the guard behind it).
+    #[error("the {runtime} runtime cannot {what}")]
+    Unsupported { runtime: &'static str, what: &'static str },
+}
+
+impl RuntimeError {
+    /// This error and every cause, `: `-joined, for one line of a CSV or log.
+    pub fn chain(&self) -> String {
+        error_chain(self)
+    }
+}
+
+/// An error and its causes on one line: `launching x failed: creating container y failed: …`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        // Some errors repeat their cause in their own message; say it once.
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 #[async_trait]
 pub trait Runtime: Send + Sync + std::fmt::Debug {
-    fn kind(&self) -> RuntimeKind;
+    /// The catalog name (`docker`), for messages and results.
+    fn name(&self) -> &'static str;
 
-    /// Check before any work that the runtime can be used for `spec`'s image; version string.
+    /// Check before any work that the runtime can be used for this image; version string.
     async fn preflight(&self, image: &str) -> Result<String, RuntimeError>;
 
-    /// Host that children launched with `placement` use to reach a server in this process.
-    async fn callback_host(&self, placement: &Placement) -> Result<String, RuntimeError>;
+    /// Host that children this runtime launches use to reach a server in this process.
+    async fn callback_host(&self) -> Result<String, RuntimeError>;
+
+    /// Whether every child dials its parent on loopback, so the parent may listen on
+    /// 127.0.0.1 only (nothing exposed beyond this machine).
+    fn children_dial_loopback(&self) -> bool;
 
     /// Prepare what a scenario's instances need (e.g. its own network). Idempotent.
     async fn prepare(&self, _spec: &LaunchSpec) -> Result<(), RuntimeError> {
@@ -139,8 +173,14 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     }
 
     async fn launch(&self, spec: &LaunchSpec) -> Result<Launched, RuntimeError>;
-    async fn pause(&self, h: &Handle) -> Result<(), RuntimeError>;
-    async fn resume(&self, h: &Handle) -> Result<(), RuntimeError>;
+
+    /// Freeze an instance (only runtimes whose capabilities say `pause_resume`).
+    async fn pause(&self, _h: &Handle) -> Result<(), RuntimeError> {
+        Err(RuntimeError::Unsupported { runtime: self.name(), what: "pause instances" })
+    }
+    async fn resume(&self, _h: &Handle) -> Result<(), RuntimeError> {
+        Err(RuntimeError::Unsupported { runtime: self.name(), what: "resume instances" })
+    }
     /// Kill immediately (SIGKILL); returns when the runtime has acted.
     async fn kill(&self, h: &Handle) -> Result<(), RuntimeError>;
     /// Remove what is left of an instance (reap, delete container/service).
@@ -156,4 +196,10 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
 
     /// Remove everything labelled with this run (all runs when `None`); returns how many.
     async fn remove_run(&self, run_id: Option<&str>) -> Result<usize, RuntimeError>;
+
+    /// `image` padded with `filler_mb` MiB (image-size experiments); returns the image to run.
+    /// Only runtimes whose capabilities say `image_filler`.
+    async fn filler_image(&self, _image: &str, _filler_mb: u32) -> Result<String, RuntimeError> {
+        Err(RuntimeError::Unsupported { runtime: self.name(), what: "build a filler image" })
+    }
 }

@@ -17,9 +17,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 use tokio::process::{Child, Command};
 
-use stampede_core::scenario::RuntimeKind;
+use stampede_core::scenario::{Capabilities, OptionsTable, RuntimeInfo};
 
-use crate::{Handle, LaunchSpec, Launched, Placement, Runtime, RuntimeError};
+use crate::{Handle, LaunchSpec, Launched, Runtime, RuntimeError, RuntimeProvider};
+
+/// The catalog name of this runtime.
+pub const NAME: &str = "process";
 
 #[derive(Debug)]
 pub struct ProcessRuntime {
@@ -34,7 +37,7 @@ impl ProcessRuntime {
     }
 
     fn pid(h: &Handle) -> Result<libc::pid_t, RuntimeError> {
-        h.id.parse().map_err(|_| RuntimeError::Control { op: "signal", id: h.id.clone(), reason: "not a pid".into() })
+        h.id.parse().map_err(|_| RuntimeError::Control { op: "signal", id: h.id.clone(), source: "not a pid".into() })
     }
 
     /// Signal a child we launched. Refuses pids that are not ours, so a stale handle can never
@@ -44,11 +47,59 @@ impl ProcessRuntime {
         let mut children = self.children.lock().expect("children lock");
         let child = children
             .get_mut(&h.id)
-            .ok_or_else(|| RuntimeError::Control { op, id: h.id.clone(), reason: "not a child of this runtime".into() })?;
+            .ok_or_else(|| RuntimeError::Control { op, id: h.id.clone(), source: "not a child of this runtime".into() })?;
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(RuntimeError::Control { op, id: h.id.clone(), reason: format!("already exited ({status})") });
+            return Err(RuntimeError::Control { op, id: h.id.clone(), source: format!("already exited ({status})").into() });
         }
-        send_signal(pid, sig).map_err(|e| RuntimeError::Control { op, id: h.id.clone(), reason: e.to_string() })
+        send_signal(pid, sig).map_err(|e| RuntimeError::Control { op, id: h.id.clone(), source: e.into() })
+    }
+}
+
+/// The process runtime as the registry offers it: no options, everything but images.
+#[derive(Debug, Clone)]
+pub struct ProcessProvider {
+    exe: PathBuf,
+}
+
+impl ProcessProvider {
+    /// `exe` is the `stampede` binary children run (normally `std::env::current_exe()`).
+    pub fn new(exe: PathBuf) -> Self {
+        Self { exe }
+    }
+}
+
+impl RuntimeInfo for ProcessProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pause_resume: true,
+            kill: true,
+            image: false,
+            image_filler: false,
+            // fork/exec is cheap and local: many at once measure the processes, not a queue.
+            default_start_concurrency: 64,
+            native_states: &[],
+        }
+    }
+    fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
+        table.allow(&[]);
+        serde_json::Value::Null
+    }
+    fn default_options(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+#[async_trait]
+impl RuntimeProvider for ProcessProvider {
+    async fn connect(&self, _options: &serde_json::Value) -> Result<std::sync::Arc<dyn Runtime>, RuntimeError> {
+        Ok(std::sync::Arc::new(ProcessRuntime::new(self.exe.clone())))
+    }
+    /// Children die with their parent (`PR_SET_PDEATHSIG`): nothing can be left to clean.
+    async fn clean(&self, _run_id: Option<&str>) -> Result<Option<usize>, RuntimeError> {
+        Ok(None)
     }
 }
 
@@ -79,21 +130,25 @@ fn die_with_parent(cmd: &mut Command) {
 
 #[async_trait]
 impl Runtime for ProcessRuntime {
-    fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Process
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn children_dial_loopback(&self) -> bool {
+        true
     }
 
     async fn preflight(&self, _image: &str) -> Result<String, RuntimeError> {
         if !self.exe.is_file() {
             return Err(RuntimeError::Unavailable {
-                runtime: RuntimeKind::Process,
-                reason: format!("the stampede binary {} does not exist", self.exe.display()),
+                runtime: NAME.to_owned(),
+                source: format!("the stampede binary {} does not exist", self.exe.display()).into(),
             });
         }
         Ok(format!("stampede {} (processes)", env!("CARGO_PKG_VERSION")))
     }
 
-    async fn callback_host(&self, _placement: &Placement) -> Result<String, RuntimeError> {
+    async fn callback_host(&self) -> Result<String, RuntimeError> {
         Ok("127.0.0.1".to_owned())
     }
 
@@ -110,7 +165,7 @@ impl Runtime for ProcessRuntime {
         die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
-            .map_err(|e| RuntimeError::Launch { instance: spec.instance_id.clone(), reason: format!("spawn {}: {e}", self.exe.display()) })?;
+            .map_err(|e| RuntimeError::Launch { instance: spec.instance_id.clone(), source: format!("spawn {}: {e}", self.exe.display()).into() })?;
         let started = Instant::now();
         let id = child.id().map(|p| p.to_string()).unwrap_or_default();
         self.children.lock().expect("children lock").insert(id.clone(), child);
@@ -140,7 +195,7 @@ impl Runtime for ProcessRuntime {
             .wait()
             .await
             .map(|_| ())
-            .map_err(|e| RuntimeError::Control { op: "remove", id: h.id.clone(), reason: e.to_string() })
+            .map_err(|e| RuntimeError::Control { op: "remove", id: h.id.clone(), source: e.into() })
     }
 
     async fn is_running(&self, h: &Handle) -> bool {

@@ -9,7 +9,8 @@
 //! 4. run the groups (in sequence or in parallel, with their delays): each launches S scenarios
 //!    ([`run_group`]), hands each its assignment and collects its report;
 //! 5. merge histograms and accounting, write results (before teardown);
-//! 6. remove everything of the run, by label, on success, failure and interrupt.
+//! 6. remove everything of the run, by label, on success, failure and interrupt — also when
+//!    writing the results failed: that error is returned only after the cleanup.
 //!
 //! Interrupts: the first (`Interrupt::stop`) stops sending, drains reports and cleans up; the
 //! second (`Interrupt::now`) stops draining and cleans up at once.
@@ -24,20 +25,19 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use stampede_core::measure::{names, Clock, InstanceRecord, Outcome, RequestRecord, Role};
+use stampede_core::measure::{names, Clock, InstanceRecord, NativeStateRecord, Outcome, RequestRecord, Role};
 use stampede_core::results::{
-    contention, starts_per_second, Accounting, Efficiency, Environment, GroupResult, Results, RunInfo, RunStatus, Warning,
-    SCHEMA_VERSION,
+    contention, peak_alive, starts_per_second, Accounting, Efficiency, Environment, GroupResult, Results, RunInfo,
+    RunStatus, Warning, WarningKind, SCHEMA_VERSION,
 };
-use stampede_core::scenario::{GroupsMode, RuntimeKind, Scenario, StartRate};
+use stampede_core::scenario::{GroupsMode, RuntimeCatalog, Scenario, StartRate};
 use stampede_core::stats::Metrics;
 use stampede_protocol::{Assignment, Message, Progress, RecvError};
-use stampede_runtime::{env, LaunchSpec, Runtime, RuntimeError};
+use stampede_runtime::{env, LaunchSpec, Registry, Runtime, RuntimeError};
 
 use crate::exit;
 use crate::launch::{record_start_metrics, Launcher};
 use crate::runtimes;
-use crate::scenario::default_start_concurrency;
 use crate::server::Server;
 
 /// Image used by container runtimes when neither the group nor the CLI names one.
@@ -51,8 +51,8 @@ pub struct DriverConfig {
     /// Where results go (created if missing).
     pub out_dir: PathBuf,
     pub raw: bool,
-    /// The binary the process runtime starts.
-    pub exe: PathBuf,
+    /// The runtimes this binary offers; the scenario names which to use.
+    pub registry: Arc<Registry>,
     /// Host scenarios dial to reach this driver, when the runtime cannot tell (driver in a container).
     pub advertise: Option<String>,
     /// Address the driver's websocket server binds; default 127.0.0.1:0 or 0.0.0.0:0 as needed.
@@ -132,6 +132,7 @@ struct GroupOutcome {
     requests: Vec<RequestRecord>,
     metrics: Metrics,
     scenario_metrics: Metrics,
+    native_states: Vec<NativeStateRecord>,
     accounting: Accounting,
     start_us: Option<i64>,
     end_us: Option<i64>,
@@ -157,61 +158,76 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
     stampede_report::write_results_json(&cfg.out_dir, &results)?;
     *cfg.progress.started.lock().expect("progress lock") = Some(Instant::now());
 
-    // 2. Preflight every runtime used, before anything starts.
-    let mut runtimes_by_kind: BTreeMap<RuntimeKind, Arc<dyn Runtime>> = BTreeMap::new();
+    // 2. Preflight every runtime used, before anything starts: each (runtime, options) is
+    // connected once, each (runtime, image) checked once.
+    let registry = cfg.registry.clone();
+    let mut connected: BTreeMap<(String, String), Arc<dyn Runtime>> = BTreeMap::new();
     let mut checked = std::collections::BTreeSet::new();
-    for g in &scenario.groups {
-        for kind in [g.runtime, g.effective_action_runtime()] {
-            if let std::collections::btree_map::Entry::Vacant(e) = runtimes_by_kind.entry(kind) {
-                let rt = runtimes::connect(kind, cfg.exe.clone()).await.map_err(DriverError::RuntimeUnavailable)?;
-                e.insert(rt);
+    let mut group_runtimes = Vec::new();
+    let mut action_images: BTreeMap<u32, String> = BTreeMap::new();
+    for (i, g) in scenario.groups.iter().enumerate() {
+        let image = g.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
+        let mut pair = Vec::new();
+        for name in [g.runtime.as_str(), g.effective_action_runtime()] {
+            let options = g.options_of(name);
+            let key = (name.to_owned(), options.to_string());
+            let rt = match connected.get(&key) {
+                Some(rt) => rt.clone(),
+                None => {
+                    let rt = registry.connect(name, &options).await.map_err(DriverError::RuntimeUnavailable)?;
+                    connected.insert(key, rt.clone());
+                    rt
+                }
+            };
+            if checked.insert((name.to_owned(), image.clone())) {
+                let version = rt.preflight(&image).await.map_err(DriverError::RuntimeUnavailable)?;
+                results.environment.runtime_versions.insert(name.to_owned(), version);
             }
-            let image = g.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
-            // Each (runtime, image) once: groups and tiers often share both.
-            if checked.insert((kind, image.clone())) {
-                let version = runtimes_by_kind[&kind].preflight(&image).await.map_err(DriverError::RuntimeUnavailable)?;
-                results.environment.runtime_versions.insert(kind.to_string(), version);
-            }
+            pair.push(rt);
         }
+        let (scenario_rt, action_rt) = (pair[0].clone(), pair[1].clone());
         results.environment.runtime_options.insert(
             g.name.clone(),
             serde_json::json!({
                 "runtime": g.runtime,
                 "action_runtime": g.effective_action_runtime(),
-                "start_concurrency": g.start_concurrency.unwrap_or_else(|| default_start_concurrency(g.effective_action_runtime())),
-                "docker": g.docker,
-                "swarm": g.swarm,
+                "start_concurrency": runtimes::start_concurrency(g, g.effective_action_runtime(), registry.as_ref()),
+                "options": g.runtime_options,
             }),
         );
-    }
-    // Image-size experiments: a filler-padded action image, built once per size.
-    let mut action_images: BTreeMap<u32, String> = BTreeMap::new();
-    for (i, g) in scenario.groups.iter().enumerate() {
-        let base = g.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
-        let image = if g.image_filler_mb == 0 {
-            base
-        } else if g.effective_action_runtime() == RuntimeKind::Process {
-            results.warnings.push(Warning {
-                kind: "image_filler_ignored".into(),
-                message: format!(
-                    "group {}: image_filler_mb = {} is ignored: the process runtime has no image (use runtime = \"docker\" or \"swarm\")",
-                    g.name, g.image_filler_mb
+        // Image-size experiments: a filler-padded action image, built by the action runtime.
+        let has_images = registry.find(g.effective_action_runtime()).is_some_and(|r| r.capabilities().image);
+        let action_image = if g.image_filler_mb == 0 {
+            image
+        } else if !has_images {
+            results.warnings.push(Warning::new(
+                WarningKind::ImageFillerIgnored,
+                format!(
+                    "group {}: image_filler_mb = {} is ignored: the {} runtime runs no image (use a container runtime)",
+                    g.name,
+                    g.image_filler_mb,
+                    g.effective_action_runtime()
                 ),
-            });
-            base
+            ));
+            image
         } else {
-            let docker = stampede_docker::DockerRuntime::connect().await.map_err(DriverError::RuntimeUnavailable)?;
-            stampede_docker::build_filler_image(docker.client(), &base, g.image_filler_mb).await.map_err(|e| {
-                DriverError::RuntimeUnavailable(RuntimeError::Unavailable { runtime: g.effective_action_runtime(), reason: e.to_string() })
-            })?
+            action_rt.filler_image(&image, g.image_filler_mb).await.map_err(DriverError::RuntimeUnavailable)?
         };
-        action_images.insert(i as u32, image);
+        action_images.insert(i as u32, action_image);
+        for name in [g.runtime.as_str(), g.effective_action_runtime()] {
+            for state in registry.find(name).map(|r| r.capabilities().native_states).unwrap_or_default() {
+                if !results.native_states.iter().any(|s| s == state) {
+                    results.native_states.push((*state).to_owned());
+                }
+            }
+        }
+        group_runtimes.push(scenario_rt);
     }
     results.scenario = scenario.clone();
     stampede_report::write_results_json(&cfg.out_dir, &results)?;
 
     // 3. The websocket server scenarios dial back to.
-    let all_loopback = scenario.groups.iter().all(|g| runtimes::children_dial_loopback(&runtimes::placement(g, g.runtime)));
+    let all_loopback = group_runtimes.iter().all(|rt| rt.children_dial_loopback());
     let listen = cfg.listen.unwrap_or_else(|| {
         SocketAddr::from((if all_loopback && cfg.advertise.is_none() { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED }, 0))
     });
@@ -222,14 +238,18 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
         .map_err(|source| DriverError::Bind { addr: listen, source })?;
     let server = Arc::new(server);
 
-    // The whole-run timeout acts like a first Ctrl-C.
+    // The whole-run timeout acts like a first Ctrl-C; tracked, and ended with the server.
     let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
-        let (stop, t, limit) = (interrupt.stop.clone(), timed_out.clone(), scenario.run_timeout);
-        tokio::spawn(async move {
-            tokio::time::sleep(limit).await;
-            t.store(true, Ordering::SeqCst);
-            stop.cancel();
+        let (stop, t, limit, done) = (interrupt.stop.clone(), timed_out.clone(), scenario.run_timeout, server_cancel.clone());
+        tracker.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => {
+                    t.store(true, Ordering::SeqCst);
+                    stop.cancel();
+                }
+                _ = done.cancelled() => {}
+            }
         });
     }
 
@@ -244,7 +264,8 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
         advertise: cfg.advertise.clone(),
         interrupt: interrupt.clone(),
         progress: cfg.progress.clone(),
-        runtimes: runtimes_by_kind.clone(),
+        group_runtimes,
+        registry: registry.clone(),
         action_images,
         run_rate: scenario.start_rate.map(|r| Arc::new(crate::rate::RateLimiter::new(r))),
         run_rate_share: scenario.start_rate.map(|r| {
@@ -294,27 +315,34 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
         }
     };
 
-    // 5. Results, written before teardown.
+    // 5. Results, written before teardown. A failed write must not skip the cleanup: it is
+    // kept and returned after it.
     let interrupted = interrupt.stop.is_cancelled();
-    finish_results(&mut results, &scenario, outcomes, &ctx.clock, interrupted, timed_out.load(Ordering::SeqCst), &cfg)?;
+    let written = finish_results(&mut results, &scenario, outcomes, &ctx.clock, interrupted, timed_out.load(Ordering::SeqCst), &cfg);
 
     // 6. Clean up everything of this run, whatever happened.
     server_cancel.cancel();
-    for (kind, rt) in &runtimes_by_kind {
+    let mut cleanup_failed = false;
+    for ((name, _), rt) in &connected {
         match rt.remove_run(Some(&run_id)).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!("removed {n} leftover {kind} instance(s) of run {run_id}"),
+            Ok(n) => tracing::info!("removed {n} leftover {name} instance(s) of run {run_id}"),
             Err(e) => {
-                tracing::error!("{e}");
-                results.warnings.push(Warning {
-                    kind: "cleanup_failed".into(),
-                    message: format!("{e}; run `stampede clean --run {run_id}` to remove what is left"),
-                });
-                stampede_report::write_results_json(&cfg.out_dir, &results)?;
+                tracing::error!("{}", e.chain());
+                cleanup_failed = true;
+                results.warnings.push(Warning::new(
+                    WarningKind::CleanupFailed,
+                    format!("{}; run `stampede clean --run {run_id}` to remove what is left", e.chain()),
+                ));
             }
         }
     }
     tracker.close();
+    tracker.wait().await;
+    written?;
+    if cleanup_failed {
+        stampede_report::write_results_json(&cfg.out_dir, &results)?;
+    }
     let exit_code = results.run.exit_code.unwrap_or(exit::FAILED);
     Ok(DriverOutcome { results, exit_code })
 }
@@ -329,7 +357,9 @@ struct RunCtx {
     advertise: Option<String>,
     interrupt: Interrupt,
     progress: Arc<LiveProgress>,
-    runtimes: BTreeMap<RuntimeKind, Arc<dyn Runtime>>,
+    /// The runtime that launches each group's scenarios.
+    group_runtimes: Vec<Arc<dyn Runtime>>,
+    registry: Arc<Registry>,
     /// Image each group's actions run (the group's image, or its filler-padded variant).
     action_images: BTreeMap<u32, String>,
     /// The run's start-rate limit, paced here for scenario launches ...
@@ -341,15 +371,14 @@ struct RunCtx {
 /// Launch a group's S scenarios, hand out assignments, collect reports, stop and remove them.
 async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcome {
     let group = &scenario.groups[g as usize];
-    let runtime = ctx.runtimes[&group.runtime].clone();
-    let placement = runtimes::placement(group, group.runtime);
+    let runtime = ctx.group_runtimes[g as usize].clone();
     let mut out = GroupOutcome { start_us: Some(ctx.clock.now_us()), ..Default::default() };
     let host = match &ctx.advertise {
         Some(h) => h.clone(),
-        None => match runtime.callback_host(&placement).await {
+        None => match runtime.callback_host().await {
             Ok(h) => h,
             Err(e) => {
-                tracing::error!("{e}");
+                tracing::error!("{}", e.chain());
                 "127.0.0.1".to_owned()
             }
         },
@@ -359,7 +388,7 @@ async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcom
         runtime,
         server: ctx.server.clone(),
         clock: ctx.clock,
-        limiter: Arc::new(Semaphore::new(group.start_concurrency.unwrap_or_else(|| default_start_concurrency(group.runtime)) as usize)),
+        limiter: Arc::new(Semaphore::new(runtimes::start_concurrency(group, &group.runtime, ctx.registry.as_ref()) as usize)),
         in_flight: Arc::new(AtomicU32::new(0)),
         rate: ctx.run_rate.clone(),
     });
@@ -377,6 +406,7 @@ async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcom
         out.accounting.add(&one.accounting);
         out.instances.extend(one.instances);
         out.requests.extend(one.requests);
+        out.native_states.extend(one.native_states);
         if one.end_us > out.end_us {
             out.end_us = one.end_us;
             out.critical_ready_us = one.critical_ready_us;
@@ -403,7 +433,7 @@ async fn run_one_scenario(
         role: Some(Role::Scenario),
         group: g,
         scenario: s,
-        runtime: Some(group.runtime),
+        runtime: Some(group.runtime.clone()),
         ..Default::default()
     };
     let planned = u64::from(group.actions) * u64::from(group.requests);
@@ -426,7 +456,6 @@ async fn run_one_scenario(
         image: image.to_owned(),
         args: vec!["scenario".into()],
         env,
-        placement: runtimes::placement(group, group.runtime),
     };
     let assignment = Assignment {
         run_id: ctx.run_id.clone(),
@@ -511,6 +540,10 @@ async fn run_one_scenario(
             for i in &mut r.instances {
                 i.shift(offset);
             }
+            for n in &mut r.native_states {
+                n.time_us += offset;
+            }
+            out.native_states.extend(std::mem::take(&mut r.native_states));
             for q in &mut r.requests {
                 q.scheduled_us += offset;
                 q.sent_us += offset;
@@ -546,16 +579,17 @@ async fn run_one_scenario(
     }
     rec.stopped_us = Some(ctx.clock.now_us());
     let native = launcher.runtime.native_times(&child.handle).await;
-    rec.runtime_started_us = native.started_unix_us.map(|t| ctx.clock.from_wall(t));
-    runtimes::apply_task_states(&mut rec, &native, &ctx.clock);
+    let states = runtimes::apply_native(&mut rec, &native, &ctx.clock);
     record_start_metrics(&mut out.scenario_metrics, &rec);
+    runtimes::record_native_phases(&mut out.scenario_metrics, &rec, &states);
+    out.native_states.extend(states);
     let t0 = Instant::now();
     match launcher.runtime.remove(&child.handle).await {
         Ok(()) => {
             out.scenario_metrics.record(names::REMOVE_LATENCY, i64::try_from(t0.elapsed().as_micros()).unwrap_or(i64::MAX));
             rec.removed_us = Some(ctx.clock.now_us());
         }
-        Err(e) => tracing::warn!("{e}"),
+        Err(e) => tracing::warn!("{}", e.chain()),
     }
     out.instances.push(rec);
     out
@@ -584,6 +618,8 @@ fn empty_results(run_id: &str, scenario: &Scenario, seed: u64, clock: &Clock, cf
         efficiency: Efficiency::default(),
         contention: Vec::new(),
         starts_per_second: Vec::new(),
+        peak_alive: 0,
+        native_states: Vec::new(),
         warnings: Vec::new(),
         histograms: BTreeMap::new(),
     }
@@ -630,6 +666,7 @@ fn finish_results(
     let mut scenario_metrics = Metrics::new();
     let mut instances = Vec::new();
     let mut requests = Vec::new();
+    let mut native_states = Vec::new();
     let mut ideal_total = 0u64;
     let (mut startup_total, mut transport_total) = (0u64, 0u64);
     let mut end_of_run = 0i64;
@@ -673,6 +710,7 @@ fn finish_results(
         });
         instances.extend(o.instances);
         requests.extend(o.requests);
+        native_states.extend(o.native_states);
     }
     let duration = clock.now_us();
     results.run.duration_us = us(duration);
@@ -682,40 +720,10 @@ fn finish_results(
     results.histograms = metrics.to_wire();
     results.contention = contention(&instances);
     results.starts_per_second = starts_per_second(&instances);
+    results.peak_alive = peak_alive(&instances);
 
     let a = results.accounting;
-    for why in a.imbalances() {
-        results.warnings.push(Warning { kind: "accounting_imbalance".into(), message: format!("accounting does not balance: {why} (a bug: please report it with results.json)") });
-    }
-    if a.instances_failed > 0 {
-        results.warnings.push(Warning {
-            kind: "instances_failed".into(),
-            message: format!("{} instance(s) failed: the `error` column of instances.csv says why", a.instances_failed),
-        });
-    }
-    if a.connections_refused > 0 {
-        results.warnings.push(Warning {
-            kind: "connections_refused".into(),
-            message: format!("{} connection(s) without the run token were refused: something else is dialling the driver's port", a.connections_refused),
-        });
-    }
-    if timed_out {
-        results.warnings.push(Warning {
-            kind: "run_timeout".into(),
-            message: format!("the run hit its timeout of {:?} and was stopped: raise `timeout` in the scenario file", scenario.run_timeout),
-        });
-    }
-    // A process cannot start before it was asked for: an entry well before `requested` means
-    // the child's clock disagrees with ours.
-    let negative = instances.iter().filter(|r| r.process_entry_us.zip(r.requested_us).is_some_and(|(e, q)| e < q - 1_000_000)).count();
-    if negative > 0 {
-        results.warnings.push(Warning {
-            kind: "clock_skew".into(),
-            message: format!("{negative} instance(s) report process entry more than 1 s before they were requested: their clocks disagree with the driver's; sync clocks (chrony) before trusting boot phases"),
-        });
-    }
-
-    results.warnings.extend(stampede_report::run_warnings(results, &instances, stampede_report::warnings::CpuUsage::of_this_process()));
+    results.warnings.extend(stampede_report::run_warnings(results, &instances, stampede_report::warnings::CpuUsage::of_this_process(), timed_out));
 
     let (status, code) = if interrupted && !timed_out {
         (RunStatus::Interrupted, exit::INTERRUPTED)
@@ -728,6 +736,7 @@ fn finish_results(
     results.run.exit_code = Some(code);
 
     stampede_report::write_instances_csv(&cfg.out_dir, &instances)?;
+    stampede_report::write_native_states_csv(&cfg.out_dir, &native_states)?;
     if cfg.raw {
         stampede_report::write_requests_csv(&cfg.out_dir, &requests)?;
     }

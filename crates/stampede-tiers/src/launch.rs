@@ -1,13 +1,15 @@
 //! Launch one child and wait until it is ready: the start-latency path, timestamped.
 //!
 //! Used by the driver (for scenarios) and by scenarios (for actions), so both tiers measure
-//! `requested → created → started → connected → ready` the same way:
-//! - `requested` is taken before waiting for a launch slot, so queueing behind the start
-//!   concurrency limit is part of the start latency the user feels;
-//! - a start-rate limit, if any, is waited for *before* `requested` (it is the experiment's
-//!   pacing, not the runtime's latency);
+//! `queued → requested → created → started → connected → ready` the same way:
+//! - `queued` is when the launch was wanted; it then waits in stampede's own queue, for a
+//!   start-rate token (the experiment's pacing) and a launch slot (`start_concurrency`);
+//! - `requested` is when the runtime call began: `phase_queue` = requested − queued is our
+//!   queue, and start latency and the ready timeout count from `requested`, so a big run never
+//!   fails, or looks slow, because of its own queue;
 //! - the slot (a semaphore permit) is held only for the runtime's create+start calls, which is
-//!   what the limit is about;
+//!   what the limit is about; `in_flight_at_request` counts launches past the queue and not
+//!   yet ready — the ones truly at the engine — so the contention curve shows the runtime;
 //! - `connected` is when the token-checked handshake was accepted, `ready` when `ready` arrived.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -73,14 +75,18 @@ impl Launcher {
             Err(handle)
         };
 
-        // Pacing comes before `requested`: a rate limit is the experiment's own schedule, and the
-        // launch is only decided when its token is granted, so start latency stays the runtime's.
+        // Our own queue: pacing, then a launch slot. Neither is the runtime's latency.
+        rec.queued_us = Some(self.clock.now_us());
         if let Some(rate) = &self.rate {
             tokio::select! {
                 _ = rate.acquire() => {}
                 _ = cancel.cancelled() => return fail(rec, "interrupted before launch".into(), None),
             }
         }
+        let permit = tokio::select! {
+            p = self.limiter.acquire() => p.expect("launch semaphore is never closed"),
+            _ = cancel.cancelled() => return fail(rec, "interrupted before launch".into(), None),
+        };
         let t_req = Instant::now();
         let deadline = tokio::time::Instant::from_std(t_req + ready_timeout);
         rec.requested_us = Some(self.clock.us_at(t_req));
@@ -88,12 +94,6 @@ impl Launcher {
         let _in_flight = InFlight(self.in_flight.clone());
         let arrival_rx = self.server.expect(&spec.instance_id);
 
-        // 1. A launch slot, then create + start.
-        let permit = tokio::select! {
-            p = self.limiter.acquire() => p.expect("launch semaphore is never closed"),
-            _ = tokio::time::sleep_until(deadline) => return fail(rec, "timed out waiting for a launch slot".into(), None),
-            _ = cancel.cancelled() => return fail(rec, "interrupted before launch".into(), None),
-        };
         let launched = async {
             self.runtime.prepare(spec).await?;
             self.runtime.launch(spec).await
@@ -105,7 +105,7 @@ impl Launcher {
         drop(permit);
         let launched = match launched {
             Ok(l) => l,
-            Err(e) => return fail(rec, e.to_string(), None),
+            Err(e) => return fail(rec, e.chain(), None),
         };
         rec.runtime_id = Some(launched.handle.id.clone());
         rec.created_us = launched.created.map(|t| self.clock.us_at(t));
@@ -172,6 +172,9 @@ impl Launcher {
 pub fn record_start_metrics(m: &mut Metrics, r: &InstanceRecord) {
     let (Some(req), Some(ready)) = (r.requested_us, r.ready_us) else { return };
     m.record(names::START_LATENCY, ready - req);
+    if let Some(q) = r.queued_us {
+        m.record(names::PHASE_QUEUE, req - q);
+    }
     if let Some(c) = r.created_us {
         m.record(names::PHASE_CREATE, c - req);
     }
@@ -202,23 +205,5 @@ pub fn record_start_metrics(m: &mut Metrics, r: &InstanceRecord) {
     }
     if let Some(c) = r.connected_us {
         m.record(names::PHASE_INIT, ready - c);
-    }
-    // Swarm's task states: the time to reach each one from the previous state seen (from
-    // `requested` for the first). Swarm can skip reporting short states; measuring from the
-    // last one seen keeps the phases summing to the whole.
-    let mut prev = req;
-    for (name, t) in [
-        (names::SWARM_PHASE_NEW, r.task_new_us),
-        (names::SWARM_PHASE_PENDING, r.task_pending_us),
-        (names::SWARM_PHASE_ASSIGNED, r.task_assigned_us),
-        (names::SWARM_PHASE_ACCEPTED, r.task_accepted_us),
-        (names::SWARM_PHASE_PREPARING, r.task_preparing_us),
-        (names::SWARM_PHASE_STARTING, r.task_starting_us),
-        (names::SWARM_PHASE_RUNNING, r.task_running_us),
-    ] {
-        if let Some(t) = t {
-            m.record(name, t - prev);
-            prev = t;
-        }
     }
 }

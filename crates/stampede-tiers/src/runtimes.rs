@@ -1,54 +1,60 @@
-//! Which [`Runtime`] serves a [`RuntimeKind`], and the per-group runtime choices.
+//! What both launching tiers do with a runtime beyond launching: its start concurrency, and
+//! turning the platform's own states into records and `native_phase_<state>` metrics. Generic:
+//! no runtime is named here.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use stampede_core::measure::{native_phase, Clock, InstanceRecord, NativeStateRecord};
+use stampede_core::scenario::{Group, RuntimeCatalog};
+use stampede_core::stats::Metrics;
+use stampede_runtime::NativeTimes;
 
-use stampede_core::measure::{Clock, InstanceRecord};
-use stampede_core::scenario::{DockerNetwork, Group, RuntimeKind, SwarmNetwork};
-use stampede_runtime::process::ProcessRuntime;
-use stampede_runtime::{NativeTimes, Placement, Runtime, RuntimeError};
-
-/// Connect to the runtime of `kind`. `exe` is the binary the process runtime starts.
-pub async fn connect(kind: RuntimeKind, exe: PathBuf) -> Result<Arc<dyn Runtime>, RuntimeError> {
-    Ok(match kind {
-        RuntimeKind::Process => Arc::new(ProcessRuntime::new(exe)),
-        RuntimeKind::Docker => Arc::new(stampede_docker::DockerRuntime::connect().await?),
-        RuntimeKind::Swarm => Arc::new(stampede_docker::SwarmRuntime::connect().await?),
-    })
+/// Launches in flight per launching tier: the group's `start_concurrency`, else the runtime's
+/// default (its capabilities say; 1 for a name the catalog lacks, which validation prevents).
+pub fn start_concurrency(group: &Group, runtime: &str, catalog: &dyn RuntimeCatalog) -> u32 {
+    group
+        .start_concurrency
+        .unwrap_or_else(|| catalog.find(runtime).map_or(1, |r| r.capabilities().default_start_concurrency))
 }
 
-/// Where a group's instances of `kind` are networked.
-pub fn placement(group: &Group, kind: RuntimeKind) -> Placement {
-    match kind {
-        RuntimeKind::Process => Placement::None,
-        RuntimeKind::Docker => Placement::Docker(group.docker.network),
-        RuntimeKind::Swarm => Placement::Swarm(group.swarm.clone()),
+/// Put the runtime's own timestamps on `clock`'s timeline: its start time into the record, its
+/// states as native_states.csv rows.
+pub fn apply_native(rec: &mut InstanceRecord, native: &NativeTimes, clock: &Clock) -> Vec<NativeStateRecord> {
+    rec.runtime_started_us = native.started_unix_us.map(|t| clock.from_wall(t));
+    native
+        .states
+        .iter()
+        .map(|(state, t)| NativeStateRecord {
+            instance_id: rec.instance_id.clone(),
+            state: state.clone(),
+            time_us: clock.from_wall(*t),
+            source: native.source.to_owned(),
+        })
+        .collect()
+}
+
+/// `native_phase_<state>`: the time to reach each state from the previous one seen (from
+/// `requested` for the first). A platform may skip reporting short states; measuring from the
+/// last one seen keeps the phases summing to the whole.
+pub fn record_native_phases(m: &mut Metrics, rec: &InstanceRecord, states: &[NativeStateRecord]) {
+    let Some(mut prev) = rec.requested_us else { return };
+    for s in states {
+        m.record(&native_phase(&s.state), s.time_us - prev);
+        prev = s.time_us;
     }
 }
 
-/// Whether every child launched with `placement` dials its parent on loopback, so the parent
-/// may listen on 127.0.0.1 only (nothing exposed beyond this machine).
-pub fn children_dial_loopback(placement: &Placement) -> bool {
-    match placement {
-        Placement::None | Placement::Docker(DockerNetwork::Host) => true,
-        Placement::Swarm(o) => o.network == SwarmNetwork::Host,
-        Placement::Docker(_) => false,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Put a runtime's task-state timestamps (Swarm) into the instance record, on `clock`'s timeline.
-pub fn apply_task_states(rec: &mut InstanceRecord, native: &NativeTimes, clock: &Clock) {
-    for (state, t) in &native.task_states {
-        let v = Some(clock.from_wall(*t));
-        match state.as_str() {
-            "new" => rec.task_new_us = v,
-            "pending" => rec.task_pending_us = v,
-            "assigned" => rec.task_assigned_us = v,
-            "accepted" => rec.task_accepted_us = v,
-            "preparing" => rec.task_preparing_us = v,
-            "starting" => rec.task_starting_us = v,
-            "running" => rec.task_running_us = v,
-            _ => {}
-        }
+    #[test]
+    fn native_phases_run_from_the_previous_state_seen() {
+        let rec = InstanceRecord { instance_id: "i".into(), requested_us: Some(0), ..Default::default() };
+        let row = |state: &str, t| NativeStateRecord { instance_id: "i".into(), state: state.into(), time_us: t, source: "x".into() };
+        let mut m = Metrics::new();
+        record_native_phases(&mut m, &rec, &[row("new", 10), row("pending", 30), row("running", 100)]);
+        let s = m.summaries();
+        assert_eq!(s["native_phase_new"].max_us, 10);
+        assert_eq!(s["native_phase_pending"].max_us, 20);
+        assert_eq!(s["native_phase_running"].max_us, 70);
     }
 }

@@ -19,36 +19,21 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use stampede_core::measure::{names, Clock, InstanceRecord, Outcome, RequestOutcome, RequestRecord, Role};
+use stampede_core::measure::{names, Clock, InstanceRecord, NativeStateRecord, Outcome, RequestOutcome, RequestRecord, Role};
 use stampede_core::results::Accounting;
-use stampede_core::scenario::{Arrivals, Group, Lifecycle, RuntimeKind, Step};
+use stampede_core::scenario::{Arrivals, Group, Lifecycle, Step};
 use stampede_core::schedule::{plan_action, ActionPlan};
 use stampede_core::stats::Metrics;
 use stampede_protocol::conn::{Receiver, Sender};
 use stampede_protocol::{
     connect, echo_is_intact, request_payload, Assignment, Message, Progress, RecvError, ScenarioReport, PROTOCOL_VERSION,
 };
-use stampede_runtime::{env, Handle, LaunchSpec};
+use stampede_runtime::{env, Handle, LaunchSpec, Registry};
 
 use crate::identity::{identity, required_env};
 use crate::launch::{record_start_metrics, Launcher};
 use crate::runtimes;
 use crate::server::Server;
-
-/// Default create+start calls in flight per scenario, by runtime. The engine sees S times this.
-///
-/// Docker serialises much of a container start internally. Measured on a two-core machine: with
-/// 2 scenarios, 4 calls each kept throughput within ~5 % of 2 each, but the start call's return
-/// then lagged Docker's own `State.StartedAt` by up to ~75 ms (p99), against ~25 ms with 2: our
-/// `started` timestamp stays honest with fewer calls in flight. Override per group with
-/// `start_concurrency`.
-pub fn default_start_concurrency(kind: RuntimeKind) -> u32 {
-    match kind {
-        RuntimeKind::Process => 64,
-        RuntimeKind::Docker => 2,
-        RuntimeKind::Swarm => 4,
-    }
-}
 
 /// How long an action may take to exit after `stop` before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -109,11 +94,12 @@ struct SlotOutcome {
     accounting: Accounting,
     instances: Vec<InstanceRecord>,
     requests: Vec<RequestRecord>,
+    native_states: Vec<NativeStateRecord>,
     finished_us: Option<i64>,
 }
 
 /// Run the scenario role. Returns when the driver says stop or goes away.
-pub async fn run(exe: std::path::PathBuf) -> Result<(), ScenarioError> {
+pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
     let callback = required_env(env::CALLBACK).map_err(ScenarioError::Config)?;
     let token = required_env(env::TOKEN).map_err(ScenarioError::Config)?;
     let instance_id = required_env(env::INSTANCE_ID).map_err(ScenarioError::Config)?;
@@ -130,9 +116,8 @@ pub async fn run(exe: std::path::PathBuf) -> Result<(), ScenarioError> {
     };
     let group = &assignment.group;
     let kind = group.effective_action_runtime();
-    let runtime = runtimes::connect(kind, exe).await?;
-    let placement = runtimes::placement(group, kind);
-    let local_only = runtimes::children_dial_loopback(&placement);
+    let runtime = registry.connect(kind, &group.options_of(kind)).await?;
+    let local_only = runtime.children_dial_loopback();
     let listen = SocketAddr::from((if local_only { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED }, 0));
 
     let cancel = CancellationToken::new();
@@ -140,12 +125,12 @@ pub async fn run(exe: std::path::PathBuf) -> Result<(), ScenarioError> {
     let server = Server::bind(listen, token.clone(), cancel.clone(), &tracker).await.map_err(ScenarioError::Bind)?;
     let host = match std::env::var(env::ADVERTISE) {
         Ok(h) if !h.is_empty() => h,
-        _ => runtime.callback_host(&placement).await?,
+        _ => runtime.callback_host().await?,
     };
     let action_callback = format!("ws://{host}:{}/", server.port());
     tracing::debug!(%instance_id, %action_callback, "scenario serving actions");
 
-    let concurrency = group.start_concurrency.unwrap_or_else(|| default_start_concurrency(kind));
+    let concurrency = runtimes::start_concurrency(group, kind, registry.as_ref());
     let ctx = Arc::new(Ctx {
         launcher: Launcher {
             runtime,
@@ -204,6 +189,7 @@ pub async fn run(exe: std::path::PathBuf) -> Result<(), ScenarioError> {
                     report.accounting.add(&o.accounting);
                     report.instances.extend(o.instances);
                     report.requests.extend(o.requests);
+                    report.native_states.extend(o.native_states);
                     report.work_finished_us = report.work_finished_us.max(o.finished_us);
                 }
                 Some(Err(e)) => tracing::error!("an action slot task failed: {e}"),
@@ -331,7 +317,7 @@ async fn run_instance(
     let asg = &ctx.assignment;
     let group = &asg.group;
     let clock = &ctx.launcher.clock;
-    let kind = ctx.launcher.runtime.kind();
+    let kind = ctx.launcher.runtime.name();
     let base = format!("{}-a{a}", ctx.instance_prefix);
     // Fresh instances of one slot (one-shot, churn) need names of their own.
     let fresh_each_time = matches!(group.lifecycle, Lifecycle::OneShot) || group.churn.is_some();
@@ -343,7 +329,7 @@ async fn run_instance(
         scenario: asg.scenario_index,
         action: Some(a),
         incarnation,
-        runtime: Some(kind),
+        runtime: Some(kind.to_owned()),
         ..Default::default()
     };
     let mut env = vec![
@@ -365,7 +351,6 @@ async fn run_instance(
         image: asg.image.clone(),
         args: vec!["action".into()],
         env,
-        placement: runtimes::placement(group, kind),
     };
     out.accounting.instances_requested += 1;
     ctx.progress.launched.fetch_add(1, Ordering::Relaxed);
@@ -505,7 +490,7 @@ async fn run_instance(
                 scheduled_us: clock.us_at(r.scheduled),
                 sent_us: clock.us_at(r.sent_at),
                 received_us: r.received_at.map(|t| clock.us_at(t)),
-                rtt_us: rtt.map(us),
+                request_rtt_us: rtt.map(us),
                 service_time_us: (r.outcome == RequestOutcome::Ok).then(|| i64::try_from(r.service_time_us).unwrap_or(i64::MAX)),
                 overhead_us: (r.outcome == RequestOutcome::Ok)
                     .then(|| us(rtt.unwrap_or_default()) - i64::try_from(r.service_time_us).unwrap_or(i64::MAX)),
@@ -542,7 +527,7 @@ async fn run_instance(
         let t0 = Instant::now();
         match ctx.launcher.runtime.kill(&handle).await {
             Ok(()) => out.metrics.record(names::KILL_LATENCY, us(t0.elapsed())),
-            Err(e) => tracing::warn!("{e}"),
+            Err(e) => tracing::warn!("{}", e.chain()),
         }
     } else if !died {
         link.stop().await;
@@ -551,12 +536,13 @@ async fn run_instance(
     rec.stopped_us = Some(clock.now_us());
     link.shutdown();
     let native = ctx.launcher.runtime.native_times(&handle).await;
-    rec.runtime_started_us = native.started_unix_us.map(|t| clock.from_wall(t));
-    runtimes::apply_task_states(&mut rec, &native, clock);
+    let states = runtimes::apply_native(&mut rec, &native, clock);
     // Now that the runtime's own timestamps are in, the start phases are complete.
     if rec.ready_us.is_some() {
         record_start_metrics(&mut out.metrics, &rec);
+        runtimes::record_native_phases(&mut out.metrics, &rec, &states);
     }
+    out.native_states.extend(states);
     remove_instance(ctx, &handle, &mut rec, &mut out.metrics).await;
     out.finished_us = out.finished_us.max(rec.last_response_us);
     out.instances.push(rec);
@@ -574,7 +560,7 @@ async fn drain(inflight: &mut JoinSet<ReqResult>, results: &mut Vec<ReqResult>) 
 async fn pause_for(ctx: &Ctx, handle: &Handle, until: tokio::time::Instant, m: &mut Metrics) -> Option<Instant> {
     let t0 = Instant::now();
     if let Err(e) = ctx.launcher.runtime.pause(handle).await {
-        tracing::warn!("{e}");
+        tracing::warn!("{}", e.chain());
         return None;
     }
     m.record(names::PAUSE_LATENCY, us(t0.elapsed()));
@@ -584,7 +570,7 @@ async fn pause_for(ctx: &Ctx, handle: &Handle, until: tokio::time::Instant, m: &
     match ctx.launcher.runtime.resume(handle).await {
         Ok(()) => Some(t1),
         Err(e) => {
-            tracing::warn!("{e}");
+            tracing::warn!("{}", e.chain());
             None
         }
     }
@@ -598,8 +584,8 @@ async fn remove_instance(ctx: &Ctx, h: &Handle, rec: &mut InstanceRecord, m: &mu
             rec.removed_us = Some(ctx.launcher.clock.now_us());
         }
         Err(e) => {
-            tracing::warn!("{e}");
-            rec.error.get_or_insert_with(|| e.to_string());
+            tracing::warn!("{}", e.chain());
+            rec.error.get_or_insert_with(|| e.chain());
         }
     }
 }

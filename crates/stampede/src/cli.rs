@@ -3,7 +3,6 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-use stampede_core::scenario::RuntimeKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +34,8 @@ pub enum Command {
     /// Put results folders side by side: the same metrics per run, ratios to the first, and
     /// compare.html with overlaid distributions.
     Compare(CompareArgs),
+    /// List the runtimes this binary can run on and what each can do (pause, kill, images, native states).
+    Runtimes,
     /// Internal: the scenario tier (started by a driver, configured through STAMPEDE_* variables).
     #[command(hide = true)]
     Scenario,
@@ -52,10 +53,11 @@ pub struct RunArgs {
     /// Scenario file (TOML, see scenarios/). Without one, the flags define a single group;
     /// with one, they override its first group.
     pub scenario: Option<PathBuf>,
-    /// Runtime that starts instances: process, docker or swarm [default: process]. Also the
-    /// runtime of every later group of a file that does not set its own.
-    #[arg(long, value_parser = parse_runtime)]
-    pub runtime: Option<RuntimeKind>,
+    /// Runtime that starts instances [default: process]; `stampede runtimes` lists them
+    /// (process, docker, swarm) with what each can do. Also the runtime of every later group
+    /// of a file that does not set its own.
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// S: scenario instances.
     #[arg(short = 'S', long = "scenarios")]
     pub scenarios: Option<u32>,
@@ -99,15 +101,14 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-fn parse_runtime(s: &str) -> Result<RuntimeKind, String> {
-    s.parse()
-}
-
 #[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Only this run's leftovers [default: every stampede run's].
     #[arg(long)]
     pub run: Option<String>,
+    /// Only this runtime's leftovers [default: every runtime that is reachable].
+    #[arg(long)]
+    pub runtime: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 
+
 use clap::Parser;
 
 fn main() {

@@ -5,6 +5,8 @@
 //! - `parse`: reads a TOML document into the model, collecting every problem with its line.
 //! - [`parse_duration`] / [`format_duration`]: durations as users write them.
 //! - [`ScenarioError`] / [`Problem`]: what went wrong, where, and what is allowed.
+//! - [`catalog`]: what the parser knows of runtimes — names, [`Capabilities`], and the
+//!   [`OptionsTable`] through which each runtime crate reads its own `<runtime> = { … }` table.
 //!
 //! # File format
 //!
@@ -24,7 +26,8 @@
 //!
 //! [[group]]                  # at least one; groups are counted from 0 in error messages
 //! name = "main"              # default "group-<index>"; letters, digits, '_', '.', '-'; unique
-//! runtime = "process"        # process | docker | swarm; default process
+//! runtime = "process"        # a runtime of the binary's catalog (`stampede run --help` lists
+//!                            # them: process, docker, swarm); default process
 //! action_runtime = "docker"  # runtime the scenarios launch actions with; default = runtime
 //! image = "stampede:latest"  # tag or image ID for container runtimes
 //! scenarios = 4              # S >= 1, default 1
@@ -66,12 +69,9 @@
 //!                            # default 0; container runtimes only (the process runtime ignores
 //!                            # it with a warning, so the same file runs everywhere)
 //! timeouts = { ready = "60s", request = "30s" }   # defaults as shown, both > 0
-//! docker = { network = "host" }                   # host (default) | bridge | per_scenario
-//! swarm = { network = "host", mapping = "service_per_action", restart_condition = "none",
-//!           update_parallelism = 0, placement = [] }
-//!   # defaults as shown; network host|overlay; mapping service_per_action (replicated_service is refused: see README);
-//!   # restart_condition none|on-failure|any. docker/swarm options of a group whose runtimes do
-//!   # not use them are accepted and ignored.
+//! docker = { network = "host" }  # one table per runtime, named after it: read and validated
+//!                            # by that runtime's crate (its module docs list the keys). Options
+//!                            # of a runtime the group does not use are validated and ignored.
 //!
 //! [[group.steps]]            # per-action steps, in file order
 //! kind = "pause"             # pause for `duration` (required, "0s" allowed), then resume
@@ -101,6 +101,10 @@
 //! - `"pause_between_bursts"` needs open-loop arrivals with more than one burst
 //!   (`burst < requests`): otherwise there is no idle gap to pause in.
 //! - no step may touch an action at or after the point where another step kills it.
+//! - what the group asks of the runtime that launches its actions must be among that
+//!   runtime's [`Capabilities`]: pause steps and `pause_between_bursts` need pause/resume, kill
+//!   steps need kill, `image_filler_mb` needs an image filler on a container runtime (the
+//!   process runtime has no image and ignores it, with a warning, so one file runs anywhere).
 //!
 //! # CLI overrides
 //!
@@ -108,8 +112,11 @@
 //! overridden key of the file is not read at all; the flag's value is validated instead, and
 //! problems name the flag (`--actions`).
 
+pub mod catalog;
 pub mod model;
+pub use catalog::{Capabilities, RuntimeCatalog, RuntimeInfo};
 pub use model::*;
+pub use parse::{OptionsTable, DEFAULT_RUNTIME};
 
 mod duration;
 mod error;
@@ -133,7 +140,7 @@ pub const MAX_IMAGE_FILLER_MB: u32 = 10 * 1024;
 /// `runtime` and `image` are also the default of every later group that does not set its own.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
-    pub runtime: Option<RuntimeKind>,
+    pub runtime: Option<RuntimeName>,
     pub scenarios: Option<u32>,
     pub actions: Option<u32>,
     pub requests: Option<u32>,
@@ -158,21 +165,26 @@ pub mod flags {
 }
 
 /// Reads, parses and validates a scenario file, then applies `ov`.
-pub fn load_file(path: &Path, ov: &Overrides) -> Result<Scenario, ScenarioError> {
+pub fn load_file(path: &Path, ov: &Overrides, catalog: &dyn RuntimeCatalog) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ScenarioError::Read { file: path.to_owned(), source })?;
-    from_str(&text, Some(path), ov)
+    from_str(&text, Some(path), ov, catalog)
 }
 
 /// Parses and validates scenario `text`; `file` names it in errors and gives the default name.
-pub fn from_str(text: &str, file: Option<&Path>, ov: &Overrides) -> Result<Scenario, ScenarioError> {
-    parse::parse(text, file, ov)
+pub fn from_str(
+    text: &str,
+    file: Option<&Path>,
+    ov: &Overrides,
+    catalog: &dyn RuntimeCatalog,
+) -> Result<Scenario, ScenarioError> {
+    parse::parse(text, file, ov, catalog)
         .map_err(|problems| ScenarioError::Invalid { file: file.map(Path::to_owned), problems })
 }
 
 /// A scenario without a file: one group named "cli" with defaults and `ov` applied.
-pub fn from_cli(ov: &Overrides) -> Result<Scenario, ScenarioError> {
-    parse::from_overrides(ov).map_err(|problems| ScenarioError::Invalid { file: None, problems })
+pub fn from_cli(ov: &Overrides, catalog: &dyn RuntimeCatalog) -> Result<Scenario, ScenarioError> {
+    parse::from_overrides(ov, catalog).map_err(|problems| ScenarioError::Invalid { file: None, problems })
 }
 
 /// `sleep:10ms` / `spin:5ms`, as the CLI's `--work` takes it. Zero is allowed.

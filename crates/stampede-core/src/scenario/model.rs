@@ -38,50 +38,20 @@ pub enum GroupsMode {
     Parallel,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum RuntimeKind {
-    Process,
-    Docker,
-    Swarm,
-}
-
-impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 3] = [RuntimeKind::Process, RuntimeKind::Docker, RuntimeKind::Swarm];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Process => "process",
-            RuntimeKind::Docker => "docker",
-            RuntimeKind::Swarm => "swarm",
-        }
-    }
-}
-
-impl std::fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for RuntimeKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RuntimeKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown runtime `{s}`: allowed are process, docker, swarm"))
-    }
-}
+/// The name of a runtime (`process`, `docker`, `swarm`, …) as the scenario file spells it.
+///
+/// The core knows no runtime by name: the list, and what each can do, comes from the
+/// [`RuntimeCatalog`](super::RuntimeCatalog) the binary hands to the parser.
+pub type RuntimeName = String;
 
 /// One group: S scenarios × A actions × N requests, and how they behave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     pub name: String,
     /// Runtime that launches the scenarios (and, unless `action_runtime` says otherwise, the actions).
-    pub runtime: RuntimeKind,
+    pub runtime: RuntimeName,
     /// Runtime the scenarios use to launch their actions; `None` = same as `runtime`.
-    pub action_runtime: Option<RuntimeKind>,
+    pub action_runtime: Option<RuntimeName>,
     /// Image for container runtimes (tag or ID). `None` = the default `stampede:latest`.
     pub image: Option<String>,
     /// S
@@ -114,14 +84,21 @@ pub struct Group {
     /// to see what image size does to start time.
     #[serde(default)]
     pub image_filler_mb: u32,
-    pub docker: DockerOptions,
-    pub swarm: SwarmOptions,
+    /// Options of each runtime this group uses (and of any other whose table the file has),
+    /// keyed by runtime name: `docker = { … }` in the file. Each runtime's crate reads and
+    /// validates its own table and fills its defaults; the core only carries the result.
+    #[serde(default)]
+    pub runtime_options: std::collections::BTreeMap<RuntimeName, serde_json::Value>,
 }
 
 impl Group {
     /// The runtime that launches this group's actions.
-    pub fn effective_action_runtime(&self) -> RuntimeKind {
-        self.action_runtime.unwrap_or(self.runtime)
+    pub fn effective_action_runtime(&self) -> &str {
+        self.action_runtime.as_deref().unwrap_or(&self.runtime)
+    }
+    /// The validated options of `runtime` for this group (`null` when it has none).
+    pub fn options_of(&self, runtime: &str) -> serde_json::Value {
+        self.runtime_options.get(runtime).cloned().unwrap_or(serde_json::Value::Null)
     }
     /// Ideal duration of one action's request sequence: N·M for sequential requests,
     /// with M the mean work duration.
@@ -315,51 +292,6 @@ impl ActionSelector {
             ActionSelector::Indices(v) => v.contains(&index),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DockerNetwork {
-    /// `--network host`: fastest starts; children reach parents on 127.0.0.1.
-    Host,
-    /// Docker's default bridge: every container of the group on `docker0` (at most 1023).
-    Bridge,
-    /// One user-defined bridge network per scenario, holding that scenario and its actions.
-    PerScenario,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DockerOptions {
-    pub network: DockerNetwork,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SwarmNetwork {
-    Host,
-    /// One overlay network for the run.
-    Overlay,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SwarmMapping {
-    /// One service per action: per-instance control, one task each.
-    ServicePerAction,
-    /// One service of A replicas per scenario: how Swarm users scale.
-    ReplicatedService,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SwarmOptions {
-    pub network: SwarmNetwork,
-    pub mapping: SwarmMapping,
-    /// Restart policy condition: "none", "on-failure" or "any".
-    pub restart_condition: String,
-    /// Update parallelism of each service (0 = all at once).
-    pub update_parallelism: u64,
-    /// Placement constraints, e.g. `node.role==manager`.
-    pub placement: Vec<String>,
 }
 
 /// (De)serialises an `Option<Duration>` as integer microseconds or null.

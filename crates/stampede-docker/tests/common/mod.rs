@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use stampede_core::measure::Role;
 use stampede_docker::DockerRuntime;
-use stampede_runtime::{env, LaunchSpec, Placement, Runtime, RuntimeError};
+use stampede_runtime::{env, LaunchSpec, Runtime, RuntimeError};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, OnceCell};
 
@@ -159,7 +159,6 @@ pub fn spec(
     role: Role,
     scenario: u32,
     action: Option<u32>,
-    placement: Placement,
     callback: &str,
 ) -> LaunchSpec {
     let instance_id = match action {
@@ -181,6 +180,5 @@ pub fn spec(
             (env::INSTANCE_ID.to_owned(), instance_id),
             (env::RUN_ID.to_owned(), run_id.to_owned()),
         ],
-        placement,
     }
 }

@@ -6,6 +6,7 @@ mod image;
 mod progress;
 mod report;
 mod run;
+mod runtimes;
 
 use crate::cli::{Cli, Command};
 
@@ -56,9 +57,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Image(c) => image::run(c),
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Runtimes => runtimes::run(),
         Command::Scenario => {
-            let exe = std::env::current_exe()?;
-            runtime()?.block_on(stampede_tiers::scenario::run(exe))?;
+            let registry = std::sync::Arc::new(stampede::registry::this_binary()?);
+            runtime()?.block_on(stampede_tiers::scenario::run(registry))?;
             Ok(0)
         }
         Command::Action => {

@@ -1,6 +1,5 @@
 //! `stampede run`: flags + file → one validated scenario → the driver → results and a summary.
 
-use anyhow::Context as _;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,9 +28,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         seed: args.seed,
         image: args.image.clone(),
     };
+    let registry = Arc::new(stampede::registry::this_binary()?);
     let scenario = match &args.scenario {
-        Some(path) => scenario::load_file(path, &ov),
-        None => scenario::from_cli(&ov),
+        Some(path) => scenario::load_file(path, &ov, registry.as_ref()),
+        None => scenario::from_cli(&ov, registry.as_ref()),
     }
     .map_err(|e| with_code(e, exit::INVALID_INPUT))?;
 
@@ -43,7 +43,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         scenario,
         out_dir: out_dir.clone(),
         raw: args.raw,
-        exe: std::env::current_exe().context("cannot find the stampede binary itself")?,
+        registry,
         advertise: args.advertise.clone(),
         listen: args.listen,
         command_line: std::env::args().collect(),

@@ -9,8 +9,13 @@ use std::time::Duration;
 
 use stampede_core::scenario::*;
 
+/// The binary's own catalog: scenario files name its runtimes and their option tables.
+fn catalog() -> stampede_runtime::Registry {
+    stampede::registry::registry(PathBuf::from("stampede"))
+}
+
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(kind);
     toml_files(&dir)
 }
 
@@ -30,15 +35,15 @@ fn ms(v: u64) -> Duration {
 }
 
 fn load(path: &Path) -> Scenario {
-    load_file(path, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+    load_file(path, &Overrides::default(), &catalog()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn good(name: &str) -> Scenario {
-    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/good").join(name))
+    load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/good").join(name))
 }
 
 fn invalid(text: &str, ov: &Overrides) -> ScenarioError {
-    match from_str(text, Some(Path::new("t.toml")), ov) {
+    match from_str(text, Some(Path::new("t.toml")), ov, &catalog()) {
         Ok(s) => panic!("expected an error, got {s:#?}"),
         Err(e) => e,
     }
@@ -78,8 +83,8 @@ fn minimal_file_gets_every_default() {
     assert_eq!(s.run_timeout, Duration::from_secs(30 * 60));
     let g = &s.groups[0];
     assert_eq!(g.name, "group-0");
-    assert_eq!(g.runtime, RuntimeKind::Process);
-    assert_eq!((g.action_runtime, g.image.as_deref()), (None, None));
+    assert_eq!(g.runtime, "process");
+    assert_eq!((g.action_runtime.as_deref(), g.image.as_deref()), (None, None));
     assert_eq!((g.scenarios, g.actions, g.requests), (1, 1, 10));
     assert_eq!(g.work, "sleep:10ms".parse().unwrap());
     assert_eq!(g.payload, Payload { request: 64, response: 64 });
@@ -90,17 +95,8 @@ fn minimal_file_gets_every_default() {
     assert!(g.steps.is_empty());
     assert_eq!((g.churn, g.start_rate, g.image_filler_mb), (None, None, 0));
     assert_eq!(s.start_rate, None);
-    assert_eq!(g.docker, DockerOptions { network: DockerNetwork::Host });
-    assert_eq!(
-        g.swarm,
-        SwarmOptions {
-            network: SwarmNetwork::Host,
-            mapping: SwarmMapping::ServicePerAction,
-            restart_condition: "none".into(),
-            update_parallelism: 0,
-            placement: vec![],
-        }
-    );
+    // Only the runtime used gets options, and the process runtime has none.
+    assert_eq!(g.runtime_options, [("process".to_owned(), serde_json::Value::Null)].into());
 }
 
 #[test]
@@ -114,7 +110,7 @@ fn full_file_sets_every_field() {
 
     let g = &s.groups[0];
     assert_eq!(g.name, "docker-open");
-    assert_eq!((g.runtime, g.effective_action_runtime()), (RuntimeKind::Docker, RuntimeKind::Process));
+    assert_eq!((g.runtime.as_str(), g.effective_action_runtime()), ("docker", "process"));
     assert_eq!(g.image.as_deref(), Some("sha256:0123abcd"));
     assert_eq!((g.scenarios, g.actions, g.requests), (3, 4, 20));
     assert_eq!(
@@ -129,7 +125,7 @@ fn full_file_sets_every_field() {
     );
     assert_eq!(g.lifecycle, Lifecycle::KeepWarm);
     assert_eq!(g.timeouts, Timeouts { ready: Duration::from_secs(90), request: Duration::from_secs(5) });
-    assert_eq!(g.docker.network, DockerNetwork::PerScenario);
+    assert_eq!(g.options_of("docker"), serde_json::json!({ "network": "per_scenario" }));
     assert_eq!(
         g.steps,
         vec![
@@ -140,20 +136,20 @@ fn full_file_sets_every_field() {
 
     let g = &s.groups[1];
     assert_eq!(g.name, "group-1");
-    assert_eq!(g.runtime, RuntimeKind::Swarm);
+    assert_eq!(g.runtime, "swarm");
     assert_eq!(g.work, Work { kind: WorkKind::Sleep, duration: DurationDist::fixed(Duration::ZERO) });
     assert_eq!(g.payload, Payload { request: 0, response: 0 });
     assert_eq!(g.arrivals, Arrivals::Open { iat: Iat::Fixed { value: ms(100) }, burst: 1 });
     assert_eq!(g.lifecycle, Lifecycle::OneShot);
     assert_eq!(
-        g.swarm,
-        SwarmOptions {
-            network: SwarmNetwork::Overlay,
-            mapping: SwarmMapping::ServicePerAction,
-            restart_condition: "on-failure".into(),
-            update_parallelism: 2,
-            placement: vec!["node.role==manager".into()],
-        }
+        g.options_of("swarm"),
+        serde_json::json!({
+            "network": "overlay",
+            "mapping": "service_per_action",
+            "restart_condition": "on-failure",
+            "update_parallelism": 2,
+            "placement": ["node.role==manager"],
+        })
     );
 
     let g = &s.groups[2];
@@ -193,7 +189,7 @@ fn workload_file_sets_every_workload_field() {
     assert_eq!(g[5].start_rate, Some(StartRate { qps: 100.0, burst: 10 }));
 
     // Accepted on the process runtime: the driver warns and ignores it there.
-    assert_eq!((g[6].runtime, g[6].image_filler_mb), (RuntimeKind::Process, MAX_IMAGE_FILLER_MB));
+    assert_eq!((g[6].runtime.as_str(), g[6].image_filler_mb), ("process", MAX_IMAGE_FILLER_MB));
 }
 
 #[test]
@@ -229,7 +225,7 @@ fn every_lifecycle_has_a_string_and_a_table_form() {
         let file = format!(
             "[[group]]\nrequests = 4\narrivals = {{ mode = \"open\", iat = \"10ms\", burst = 2 }}\nlifecycle = {text}\n"
         );
-        let s = from_str(&file, None, &Overrides::default()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let s = from_str(&file, None, &Overrides::default(), &catalog()).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(s.groups[0].lifecycle, want, "{text}");
     }
 }
@@ -253,7 +249,7 @@ fn bad_start_rates_are_refused() {
 fn pause_between_bursts_checks_the_requests_flag() {
     // The file's N has room for two bursts; --requests 2 leaves one.
     let text = "[[group]]\nrequests = 4\nlifecycle = \"pause_between_bursts\"\narrivals = { mode = \"open\", iat = \"10ms\", burst = 2 }\n";
-    assert!(from_str(text, None, &Overrides::default()).is_ok());
+    assert!(from_str(text, None, &Overrides::default(), &catalog()).is_ok());
     let err = invalid(text, &Overrides { requests: Some(2), ..Default::default() });
     assert_eq!(
         err.to_string(),
@@ -298,7 +294,7 @@ fn every_bad_fixture_names_line_and_field() {
     let mut failures = Vec::new();
     for path in fixtures("bad") {
         let want = expectations(&path);
-        let err = match load_file(&path, &Overrides::default()) {
+        let err = match load_file(&path, &Overrides::default(), &catalog()) {
             Ok(_) => {
                 failures.push(format!("{}: loaded without error", path.display()));
                 continue;
@@ -375,15 +371,15 @@ steps = [{ kind = "kill", after_requests = 40 }]
 
 #[test]
 fn without_a_file_errors_give_the_line() {
-    let err = from_str("[[group]]\nactions = -1\n", None, &Overrides::default()).unwrap_err();
+    let err = from_str("[[group]]\nactions = -1\n", None, &Overrides::default(), &catalog()).unwrap_err();
     assert_eq!(err.to_string(), "line 2: group[0].actions: must be at least 1, got -1");
-    let s = from_str("[[group]]\n", None, &Overrides::default()).unwrap();
+    let s = from_str("[[group]]\n", None, &Overrides::default(), &catalog()).unwrap();
     assert_eq!(s.name, "scenario");
 }
 
 #[test]
 fn unreadable_file_says_so() {
-    let err = load_file(Path::new("/nonexistent/x.toml"), &Overrides::default()).unwrap_err();
+    let err = load_file(Path::new("/nonexistent/x.toml"), &Overrides::default(), &catalog()).unwrap_err();
     assert!(matches!(err, ScenarioError::Read { .. }));
     assert!(err.to_string().starts_with("/nonexistent/x.toml: cannot read scenario file"));
 }
@@ -402,7 +398,7 @@ name = "b"
 scenarios = 2
 "#;
     let ov = Overrides {
-        runtime: Some(RuntimeKind::Docker),
+        runtime: Some("docker".into()),
         scenarios: Some(7),
         actions: Some(8),
         requests: Some(9),
@@ -411,10 +407,10 @@ scenarios = 2
         seed: Some(99),
         image: Some("img:test".into()),
     };
-    let s = from_str(text, None, &ov).unwrap();
+    let s = from_str(text, None, &ov, &catalog()).unwrap();
     assert_eq!(s.seed, Some(99));
     let (a, b) = (&s.groups[0], &s.groups[1]);
-    assert_eq!(a.runtime, RuntimeKind::Docker);
+    assert_eq!(a.runtime, "docker");
     assert_eq!((a.scenarios, a.actions, a.requests), (7, 8, 9));
     assert_eq!(a.work, "spin:1ms".parse().unwrap());
     assert_eq!(a.payload, Payload { request: 100, response: 100 });
@@ -422,7 +418,7 @@ scenarios = 2
 
     // Runtime and image flags are also the default of later groups that do not set their own
     // (so a whole file can be moved to Docker); the counts and work stay first-group only.
-    assert_eq!(b.runtime, RuntimeKind::Docker);
+    assert_eq!(b.runtime, "docker");
     assert_eq!(b.image.as_deref(), Some("img:test"));
     assert_eq!((b.scenarios, b.actions, b.requests), (2, 1, 10));
     assert_eq!(b.work, "sleep:10ms".parse().unwrap());
@@ -431,7 +427,7 @@ scenarios = 2
 #[test]
 fn an_override_replaces_an_invalid_file_value() {
     let s =
-        from_str("[[group]]\nscenarios = 0\n", None, &Overrides { scenarios: Some(2), ..Default::default() })
+        from_str("[[group]]\nscenarios = 0\n", None, &Overrides { scenarios: Some(2), ..Default::default() }, &catalog())
             .unwrap();
     assert_eq!(s.groups[0].scenarios, 2);
 }
@@ -442,7 +438,7 @@ fn an_invalid_override_names_the_flag() {
     assert_eq!(err.to_string(), "t.toml: --actions: must be at least 1, got 0");
 
     let err =
-        from_cli(&Overrides { scenarios: Some(0), payload: Some(MAX_PAYLOAD + 1), ..Default::default() })
+        from_cli(&Overrides { scenarios: Some(0), payload: Some(MAX_PAYLOAD + 1), ..Default::default() }, &catalog())
             .unwrap_err();
     let fields: Vec<&str> = err.problems().iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, vec![flags::SCENARIOS, flags::PAYLOAD]);
@@ -472,12 +468,10 @@ steps = [{ kind = "pause", after_requests = 4, duration = "1s" }]
 
 #[test]
 fn from_cli_builds_one_group() {
-    let s = from_cli(&Overrides {
-        scenarios: Some(2),
-        work: Some("spin:5ms".parse().unwrap()),
-        seed: Some(3),
-        ..Default::default()
-    })
+    let s = from_cli(
+        &Overrides { scenarios: Some(2), work: Some("spin:5ms".parse().unwrap()), seed: Some(3), ..Default::default() },
+        &catalog(),
+    )
     .unwrap();
     assert_eq!((s.name.as_str(), s.seed, s.groups.len()), ("cli", Some(3), 1));
     let g = &s.groups[0];
@@ -489,20 +483,20 @@ fn from_cli_builds_one_group() {
 fn open_loop_with_one_shot_is_allowed() {
     let text =
         "[[group]]\nlifecycle = \"one_shot\"\narrivals = { mode = \"open\", iat = \"10ms\", burst = 2 }\n";
-    let s = from_str(text, None, &Overrides::default()).unwrap();
+    let s = from_str(text, None, &Overrides::default(), &catalog()).unwrap();
     assert_eq!(s.groups[0].lifecycle, Lifecycle::OneShot);
 }
 
 #[test]
 fn options_of_an_unused_runtime_are_accepted() {
     let text = "[[group]]\nruntime = \"process\"\nswarm = { network = \"overlay\" }\ndocker = { network = \"bridge\" }\n";
-    assert!(from_str(text, None, &Overrides::default()).is_ok());
+    assert!(from_str(text, None, &Overrides::default(), &catalog()).is_ok());
 }
 
 #[test]
 fn the_replicated_swarm_mapping_is_refused_with_the_reason() {
     let text = "[[group]]\nruntime = \"swarm\"\nswarm = { mapping = \"replicated_service\" }\n";
-    let e = from_str(text, None, &Overrides::default()).unwrap_err();
+    let e = from_str(text, None, &Overrides::default(), &catalog()).unwrap_err();
     assert_eq!(e.line(), Some(3));
     assert_eq!(e.field(), Some("group[0].swarm.mapping"));
     assert!(e.to_string().contains("service_per_action"), "{e}");
@@ -526,17 +520,64 @@ steps = [
 fn runtime_and_image_flags_become_the_default_of_later_groups_that_do_not_pin_them() {
     let text = "[[group]]\nname = \"a\"\n[[group]]\nname = \"b\"\n[[group]]\nname = \"c\"\nruntime = \"process\"\nimage = \"x:1\"\n";
     let ov = stampede_core::scenario::Overrides {
-        runtime: Some(stampede_core::scenario::RuntimeKind::Docker),
+        runtime: Some("docker".into()),
         image: Some("stampede:test".into()),
         scenarios: Some(3),
         ..Default::default()
     };
-    let sc = stampede_core::scenario::from_str(text, None, &ov).unwrap();
-    let kinds: Vec<_> = sc.groups.iter().map(|g| g.runtime).collect();
-    use stampede_core::scenario::RuntimeKind::*;
-    assert_eq!(kinds, vec![Docker, Docker, Process]);
+    let sc = stampede_core::scenario::from_str(text, None, &ov, &catalog()).unwrap();
+    let kinds: Vec<_> = sc.groups.iter().map(|g| g.runtime.as_str()).collect();
+    assert_eq!(kinds, vec!["docker", "docker", "process"]);
     assert_eq!(sc.groups[1].image.as_deref(), Some("stampede:test"));
     assert_eq!(sc.groups[2].image.as_deref(), Some("x:1"));
     // Counts stay first-group only.
     assert_eq!(sc.groups.iter().map(|g| g.scenarios).collect::<Vec<_>>(), vec![3, 1, 1]);
+}
+
+#[test]
+fn a_pause_step_on_a_runtime_that_cannot_pause_is_refused_at_its_line() {
+    // A catalog whose docker runtime cannot pause (as Kubernetes and Mesos cannot): the check
+    // is the parser's, from capabilities alone — no runtime is contacted.
+    #[derive(Clone)]
+    struct NoPause(stampede_docker::DockerProvider);
+    impl RuntimeInfo for NoPause {
+        fn name(&self) -> &'static str {
+            "nopause"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities { pause_resume: false, kill: false, ..self.0.capabilities() }
+        }
+        fn read_options(&self, t: &mut OptionsTable<'_>) -> serde_json::Value {
+            self.0.read_options(t)
+        }
+        fn default_options(&self) -> serde_json::Value {
+            self.0.default_options()
+        }
+    }
+    #[async_trait::async_trait]
+    impl stampede_runtime::RuntimeProvider for NoPause {
+        async fn connect(&self, _: &serde_json::Value) -> Result<std::sync::Arc<dyn stampede_runtime::Runtime>, stampede_runtime::RuntimeError> {
+            unreachable!("the parser never connects")
+        }
+        async fn clean(&self, _: Option<&str>) -> Result<Option<usize>, stampede_runtime::RuntimeError> {
+            Ok(None)
+        }
+    }
+    let registry = catalog().with(NoPause(stampede_docker::DockerProvider));
+    let text = "[[group]]\nruntime = \"nopause\"\nrequests = 4\n[[group.steps]]\nkind = \"pause\"\nafter_requests = 1\nduration = \"1s\"\n[[group.steps]]\nkind = \"kill\"\nafter_requests = 2\n";
+    let err = from_str(text, Some(Path::new("t.toml")), &Overrides::default(), &registry).unwrap_err();
+    let lines: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("t.toml:5: group[0].steps[0].kind: group \"group-0\" runs its actions on the nopause runtime (set at line 2), which cannot pause and resume instances"), "{}", lines[0]);
+    assert!(lines[1].starts_with("t.toml:9: group[0].steps[1].kind:"), "{}", lines[1]);
+    assert!(lines[1].contains("cannot kill one instance"), "{}", lines[1]);
+}
+
+#[test]
+fn an_unknown_runtime_lists_the_catalog() {
+    let err = invalid("[[group]]\nruntime = \"nomad\"\n", &Overrides::default());
+    assert_eq!(err.field(), Some("group[0].runtime"));
+    assert!(err.to_string().contains(r#"must be one of "process", "docker", "swarm", got "nomad""#), "{err}");
+    let err = invalid("[[group]]\n", &Overrides { runtime: Some("nomad".into()), ..Default::default() });
+    assert!(err.to_string().contains("--runtime: unknown runtime \"nomad\"; allowed: process, docker, swarm"), "{err}");
 }

@@ -1,0 +1,79 @@
+//! What the scenario parser may know about runtimes: their names, what each can do, and how
+//! each reads its own option table — without knowing any runtime.
+//!
+//! The binary builds the list (its registry); each runtime crate implements [`RuntimeInfo`]
+//! for itself. The parser asks the catalog whether a name exists, hands a runtime its
+//! `<name> = { … }` table through an [`OptionsTable`] (so its errors carry file, line and
+//! field like every other), and refuses a scenario that asks a runtime for something its
+//! [`Capabilities`] lack — before anything is started.
+
+use super::OptionsTable;
+
+/// What a runtime can do. Checked against the scenario before any runtime call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capabilities {
+    /// Freeze and thaw one instance (pause steps, `pause_between_bursts`).
+    pub pause_resume: bool,
+    /// Kill one instance on request (kill steps).
+    pub kill: bool,
+    /// Instances run an image (the group's `image` means something).
+    pub image: bool,
+    /// Can build and run a filler-padded image (`image_filler_mb`).
+    pub image_filler: bool,
+    /// Launches in flight per launching tier when the group does not say (`start_concurrency`).
+    pub default_start_concurrency: u32,
+    /// The platform's own state names this runtime reports per instance, in order; each
+    /// becomes a `native_phase_<state>` metric.
+    pub native_states: &'static [&'static str],
+}
+
+/// One runtime as the parser sees it. Implemented by each runtime crate.
+pub trait RuntimeInfo: Send + Sync {
+    /// The name scenario files and `--runtime` use.
+    fn name(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    /// Read and validate this runtime's option table; returns the options with defaults
+    /// filled in, as JSON (the runtime deserialises them again when it connects). Problems go
+    /// to `table`, which knows their lines.
+    fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value;
+    /// The options when the file has no table for this runtime.
+    fn default_options(&self) -> serde_json::Value;
+}
+
+/// The runtimes a binary offers.
+pub trait RuntimeCatalog: Sync {
+    fn find(&self, name: &str) -> Option<&dyn RuntimeInfo>;
+    /// Every name, in the order to list them in messages.
+    fn names(&self) -> Vec<&'static str>;
+}
+
+/// A catalog of one option-less runtime, for unit tests of the core that need a scenario.
+#[cfg(test)]
+pub(crate) struct ProcessOnly;
+
+#[cfg(test)]
+impl RuntimeInfo for ProcessOnly {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { pause_resume: true, kill: true, image: false, image_filler: false, default_start_concurrency: 64, native_states: &[] }
+    }
+    fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
+        table.allow(&[]);
+        serde_json::Value::Null
+    }
+    fn default_options(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+#[cfg(test)]
+impl RuntimeCatalog for ProcessOnly {
+    fn find(&self, name: &str) -> Option<&dyn RuntimeInfo> {
+        (name == "process").then_some(self as &dyn RuntimeInfo)
+    }
+    fn names(&self) -> Vec<&'static str> {
+        vec!["process"]
+    }
+}
