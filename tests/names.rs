@@ -26,13 +26,14 @@ fn schema() -> String {
     std::fs::read_to_string(repo("schema/results.schema.json")).expect("schema/results.schema.json")
 }
 
-/// Whether the docs name `name` as code: `name` in backticks (a family like
+/// Whether the docs name `name` as code: `name` (or `name[]`) in backticks (a family like
 /// `native_phase_<state>` covers its members).
 fn documented(docs: &str, name: &str) -> bool {
     if name.starts_with(NATIVE_PHASE_PREFIX) {
         return docs.contains(&format!("`{NATIVE_PHASE_PREFIX}<state>`"));
     }
-    docs.contains(&format!("`{name}`"))
+    // Arrays are documented as `name[]`.
+    docs.contains(&format!("`{name}`")) || docs.contains(&format!("`{name}[]`"))
 }
 
 fn missing<'a>(names: impl IntoIterator<Item = &'a str>, known: impl Fn(&str) -> bool) -> Vec<String> {
