@@ -63,7 +63,7 @@ fn docker_run_end_to_end_accounts_for_everything_and_leaves_nothing() {
     assert_eq!(a["requests_ok"], 200);
     assert_eq!(a["requests_sent"], 200);
     assert!(r["environment"]["runtime_versions"]["docker"].as_str().unwrap().starts_with("Docker"));
-    assert_eq!(r["environment"]["runtime_options"]["cli"]["docker"]["network"], "host");
+    assert_eq!(r["environment"]["runtime_options"]["cli"]["options"]["docker"]["network"], "host");
 
     let rows = csv_rows(&out.join("instances.csv"));
     assert_eq!(rows.len(), 1 + 22);

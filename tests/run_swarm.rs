@@ -43,7 +43,7 @@ fn assert_nothing_left(run_id: &str) {
 }
 
 #[test]
-fn swarm_run_end_to_end_with_task_state_phases_and_nothing_left() {
+fn swarm_run_end_to_end_with_native_task_phases_and_nothing_left() {
     let _serial = serial();
     require_swarm();
     let dir = tempdir();
@@ -61,22 +61,30 @@ fn swarm_run_end_to_end_with_task_state_phases_and_nothing_left() {
     assert_eq!(a["requests_sent"], 200);
     assert_eq!(a["requests_ok"], 200);
     assert!(r["environment"]["runtime_versions"]["swarm"].as_str().unwrap().contains("swarm"));
-    assert_eq!(r["environment"]["runtime_options"]["cli"]["swarm"]["restart_condition"], "none");
+    assert_eq!(r["environment"]["runtime_options"]["cli"]["options"]["swarm"]["restart_condition"], "none");
+    assert_eq!(r["native_states"], serde_json::json!(["new", "pending", "assigned", "accepted", "preparing", "starting", "running"]));
 
-    // Task states per instance in instances.csv ...
+    // Task states per instance in native_states.csv (long format) ...
     let rows = csv_rows(&out.join("instances.csv"));
     assert_eq!(rows.len(), 1 + 22);
     let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let states = csv_rows(&out.join("native_states.csv"));
+    assert_eq!(states[0], ["instance_id", "state", "time_us", "source"]);
     for row in &rows[1..] {
-        for c in ["task_new_us", "task_pending_us", "task_assigned_us", "runtime_started_us", "connected_us", "ready_us"] {
+        for c in ["runtime_started_us", "connected_us", "ready_us"] {
             assert!(!row[col(c)].is_empty(), "{c} empty in {row:?}");
         }
-        let t = |c: &str| row[col(c)].parse::<i64>().unwrap();
-        assert!(t("requested_us") <= t("task_new_us") + 1_000 && t("task_new_us") <= t("task_pending_us"));
-        assert!(t("task_pending_us") <= t("task_assigned_us"));
+        let id = &row[col("instance_id")];
+        let mine: Vec<&Vec<String>> = states[1..].iter().filter(|s| &s[0] == id).collect();
+        let at = |state: &str| {
+            mine.iter().find(|s| s[1] == state).unwrap_or_else(|| panic!("{id}: no {state} in {mine:?}"))[2].parse::<i64>().unwrap()
+        };
+        let requested = row[col("requested_us")].parse::<i64>().unwrap();
+        assert!(requested <= at("new") + 1_000 && at("new") <= at("pending") && at("pending") <= at("assigned"));
+        assert!(mine.iter().all(|s| s[3] == "swarm_task_status"));
     }
     // ... their phase summaries in results.json and the summary.
-    for m in ["swarm_phase_new", "swarm_phase_pending", "swarm_phase_assigned"] {
+    for m in ["native_phase_new", "native_phase_pending", "native_phase_assigned"] {
         assert_eq!(r["metrics"][m]["count"], 20, "{m}: {}", r["metrics"][m]);
         assert_eq!(r["scenario_metrics"][m]["count"], 2, "{m}");
         assert!(stdout.contains(m), "summary lacks {m}:\n{stdout}");
