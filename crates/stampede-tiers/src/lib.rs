@@ -9,8 +9,9 @@
 //!
 //! Shared plumbing: [`server`] (the token-checked websocket server every parent runs and the
 //! routing of arriving children to the task that launched them), [`launch`] (launch a child and
-//! wait for it to connect and say ready, with timestamps and timeouts), [`runtimes`] (which
-//! `Runtime` implementation serves a `RuntimeKind`), [`identity`] (who this process is).
+//! wait for it to connect and say ready, with timestamps and timeouts), [`runtimes`] (start
+//! concurrency and the runtime's own states as `native_phase_*`; no runtime is named here — the
+//! binary hands the tiers a registry), [`identity`] (who this process is).
 
 pub mod action;
 pub mod driver;
