@@ -158,13 +158,17 @@ impl<'c> Reader<'c> {
     }
 
     pub(super) fn table<'t>(&mut self, item: &'t Item, loc: &Loc, how: &str) -> Option<(&'t dyn TableLike, Loc)> {
-        match self.table_at(item, loc) {
-            Some(found) => Some(found),
-            None => {
-                self.push(loc, format!("expected a table ({how}), got {}", describe(item)));
-                None
-            }
+        self.table_or(item, loc, &format!("a table ({how})"))
+    }
+
+    /// The item as a table, or a problem saying what was `expected` in its place (for values
+    /// that may be a string or a table).
+    pub(super) fn table_or<'t>(&mut self, item: &'t Item, loc: &Loc, expected: &str) -> Option<(&'t dyn TableLike, Loc)> {
+        let found = self.table_at(item, loc);
+        if found.is_none() {
+            self.push(loc, format!("expected {expected}, got {}", describe(item)));
         }
+        found
     }
 
     /// `[[x]]` tables or an inline array of `{ … }` tables.

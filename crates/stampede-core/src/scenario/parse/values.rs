@@ -92,16 +92,8 @@ impl Reader<'_> {
         if let Some(s) = item.as_str() {
             return s.parse::<Work>().map_err(|e| self.push(loc, e)).ok();
         }
-        let Some((table, loc)) = self.table_at(item, loc) else {
-            self.push(
-                loc,
-                format!(
-                    "expected \"sleep:10ms\" or a table {{ kind = \"spin\", duration = \"5ms\" }}, got {}",
-                    describe(item)
-                ),
-            );
-            return None;
-        };
+        let (table, loc) =
+            self.table_or(item, loc, "\"sleep:10ms\" or a table { kind = \"spin\", duration = \"5ms\" }")?;
         self.deny_unknown(table, &loc, &["kind", "duration"], "in work");
         let kind = self.required(table, &loc, "kind", "\"sleep\" or \"spin\"").and_then(|(item, l)| {
             self.keyword(item, &l, &[("sleep", WorkKind::Sleep), ("spin", WorkKind::Spin)])
@@ -144,13 +136,7 @@ impl Reader<'_> {
             let d = if usage.zero_ok { self.duration(item, loc) } else { self.positive_duration(item, loc) };
             return d.map(Dist::Fixed);
         }
-        let Some((table, loc)) = self.table_at(item, loc) else {
-            self.push(
-                loc,
-                format!("expected a duration ({DURATION_SYNTAX}) or a {{ dist = … }} table, got {}", describe(item)),
-            );
-            return None;
-        };
+        let (table, loc) = self.table_or(item, loc, &format!("a duration ({DURATION_SYNTAX}) or a {{ dist = … }} table"))?;
         let names: Vec<String> = usage.kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();
         let choices: Vec<(&str, DistKind)> = usage.kinds.iter().map(|k| (k.name(), *k)).collect();
         let which = self
@@ -219,16 +205,7 @@ impl Reader<'_> {
             let bytes = self.payload_bytes(item, loc)?;
             return Some(Payload { request: bytes, response: bytes });
         }
-        let Some((table, loc)) = self.table_at(item, loc) else {
-            self.push(
-                loc,
-                format!(
-                    "expected a number of bytes or a table {{ request = 64, response = 1024 }}, got {}",
-                    describe(item)
-                ),
-            );
-            return None;
-        };
+        let (table, loc) = self.table_or(item, loc, "a number of bytes or a table { request = 64, response = 1024 }")?;
         self.deny_unknown(table, &loc, &["request", "response"], "in payload");
         let mut side = |key| match self.entry(table, &loc, key) {
             Some((item, l)) => self.payload_bytes(item, &l),
@@ -254,8 +231,7 @@ impl Reader<'_> {
             }
             return (None, None);
         }
-        let Some((table, loc)) = self.table_at(item, loc) else {
-            self.push(loc, format!("expected \"closed\" or a table {OPEN_EXAMPLE}, got {}", describe(item)));
+        let Some((table, loc)) = self.table_or(item, loc, &format!("\"closed\" or a table {OPEN_EXAMPLE}")) else {
             return (None, None);
         };
         let mode = self
@@ -310,10 +286,7 @@ impl Reader<'_> {
             }
             return None;
         }
-        let Some((table, loc)) = self.table_at(item, loc) else {
-            self.push(loc, format!("expected one of {SIMPLE} or a table {PROBE_EXAMPLE}, got {}", describe(item)));
-            return None;
-        };
+        let (table, loc) = self.table_or(item, loc, &format!("one of {SIMPLE} or a table {PROBE_EXAMPLE}"))?;
         let modes = [
             ("keep_warm", Some(Lifecycle::KeepWarm)),
             ("one_shot", Some(Lifecycle::OneShot)),
