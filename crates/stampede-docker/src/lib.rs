@@ -60,10 +60,23 @@ fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-/// Whether the daemon could be reached at all, for `stampede clean`: an absent Docker has
-/// nothing to clean.
-async fn reachable(rt: &DockerRuntime) -> bool {
-    rt.client().ping().await.is_ok()
+/// What both runtimes of the Docker engine can do (pause through the cgroup freezer, kill,
+/// images and filler images built by the engine); they differ in start concurrency and states.
+fn engine_capabilities(default_start_concurrency: u32, native_states: &'static [&'static str]) -> Capabilities {
+    Capabilities { pause_resume: true, kill: true, image: true, image_filler: true, default_start_concurrency, native_states }
+}
+
+/// `stampede clean` on an engine: `None` when no daemon answers (an absent Docker has nothing
+/// left on it), else what `remove_run` removed.
+async fn clean_if_reachable(
+    rt: &dyn Runtime,
+    client: &bollard::Docker,
+    run_id: Option<&str>,
+) -> Result<Option<usize>, RuntimeError> {
+    if client.ping().await.is_err() {
+        return Ok(None);
+    }
+    rt.remove_run(run_id).await.map(Some)
 }
 
 impl RuntimeInfo for DockerProvider {
@@ -75,14 +88,7 @@ impl RuntimeInfo for DockerProvider {
     /// call's return then lagged Docker's own `State.StartedAt` by up to ~75 ms (p99), against
     /// ~25 ms with 2: our `started` timestamp stays honest with fewer calls in flight.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            pause_resume: true,
-            kill: true,
-            image: true,
-            image_filler: true,
-            default_start_concurrency: 2,
-            native_states: &[],
-        }
+        engine_capabilities(2, &[])
     }
     fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
         json(&options::read_docker(table))
@@ -100,10 +106,7 @@ impl RuntimeProvider for DockerProvider {
     }
     async fn clean(&self, run_id: Option<&str>) -> Result<Option<usize>, RuntimeError> {
         let Ok(rt) = DockerRuntime::connect().await else { return Ok(None) };
-        if !reachable(&rt).await {
-            return Ok(None);
-        }
-        rt.remove_run(run_id).await.map(Some)
+        clean_if_reachable(&rt, rt.client(), run_id).await
     }
 }
 
@@ -112,14 +115,7 @@ impl RuntimeInfo for SwarmProvider {
         SWARM
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            pause_resume: true,
-            kill: true,
-            image: true,
-            image_filler: true,
-            default_start_concurrency: 4,
-            native_states: SWARM_STATES,
-        }
+        engine_capabilities(4, SWARM_STATES)
     }
     fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
         json(&options::read_swarm(table))
@@ -139,9 +135,6 @@ impl RuntimeProvider for SwarmProvider {
     /// would leave (networks, containers of a dead node).
     async fn clean(&self, run_id: Option<&str>) -> Result<Option<usize>, RuntimeError> {
         let Ok(rt) = SwarmRuntime::connect().await else { return Ok(None) };
-        if rt.client().ping().await.is_err() {
-            return Ok(None);
-        }
-        rt.remove_run(run_id).await.map(Some)
+        clean_if_reachable(&rt, rt.client(), run_id).await
     }
 }
