@@ -210,8 +210,35 @@ fn every_example_scenario_runs_on_the_process_runtime_and_shows_its_effect() {
         ran["open-exponential"]["metrics"]["request_rtt"],
         ran["open-fixed"]["metrics"]["request_rtt"]
     );
+    // All together: every instance alive at once, no request before the last is ready, no
+    // removal before the last response.
+    assert_eq!(ran["hold-all-ready"]["peak_alive"], 3 + 3 * 15);
     // Warm-up groups stay out of the summaries but not out of the accounting.
     assert!(acc("warmup", "instances_requested") > m("warmup", "start_latency", "count") + 2);
     assert!(ran.len() >= 15, "only {} example scenarios ran", ran.len());
 }
 
+
+#[test]
+fn a_held_group_is_all_ready_before_any_request_and_all_up_until_the_last_response() {
+    let _serial = serial();
+    let dir = tempdir();
+    let file = dir.path().join("held.toml");
+    std::fs::write(&file, "[[group]]\nscenarios = 3\nactions = 8\nrequests = 4\nwork = \"sleep:5ms\"\nhold = \"all_ready\"\n").unwrap();
+    let held = dir.path().join("held");
+    let o = run(&["run", file.to_str().unwrap(), "--out", held.to_str().unwrap(), "-q"], Duration::from_secs(120));
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = results(&held);
+    assert_balanced(&r["accounting"]);
+    assert_eq!(r["peak_alive"], 3 + 3 * 8);
+    let rows = csv_rows(&held.join("instances.csv"));
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let actions: Vec<&Vec<String>> = rows[1..].iter().filter(|r| r[col("role")] == "action").collect();
+    let t = |r: &Vec<String>, c: &str| r[col(c)].parse::<i64>().unwrap();
+    let last_ready = actions.iter().map(|r| t(r, "ready_us")).max().unwrap();
+    let first_response = actions.iter().map(|r| t(r, "first_response_us")).min().unwrap();
+    let last_response = actions.iter().map(|r| t(r, "last_response_us")).max().unwrap();
+    let first_removed = actions.iter().map(|r| t(r, "removed_us")).min().unwrap();
+    assert!(last_ready <= first_response, "a request went out before every action was ready");
+    assert!(last_response <= first_removed, "an action was removed before the group's work was done");
+}

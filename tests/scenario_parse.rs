@@ -581,3 +581,16 @@ fn an_unknown_runtime_lists_the_catalog() {
     let err = invalid("[[group]]\n", &Overrides { runtime: Some("nomad".into()), ..Default::default() });
     assert!(err.to_string().contains("--runtime: unknown runtime \"nomad\"; allowed: process, docker, swarm"), "{err}");
 }
+
+#[test]
+fn hold_all_ready_is_refused_with_one_shot_and_churn() {
+    let err = invalid("[[group]]\nhold = \"all_ready\"\nlifecycle = \"one_shot\"\n", &Overrides::default());
+    assert_eq!((err.line(), err.field()), (Some(2), Some("group[0].hold")));
+    assert!(err.to_string().contains("one_shot"), "{err}");
+    let err = invalid("[[group]]\nhold = \"all_ready\"\nchurn = { cycles = 2 }\n", &Overrides::default());
+    assert!(err.to_string().contains("churn"), "{err}");
+    let s = from_str("[[group]]\nhold = \"all_ready\"\n", None, &Overrides::default(), &catalog()).unwrap();
+    assert_eq!(s.groups[0].hold, Hold::AllReady);
+    let err = invalid("[[group]]\nhold = \"some\"\n", &Overrides::default());
+    assert!(err.to_string().contains(r#"must be one of "none", "all_ready""#), "{err}");
+}

@@ -87,6 +87,11 @@ pub enum Message {
         payload: String,
     },
     Progress(Progress),
+    /// `hold = "all_ready"`: every action of this scenario is ready (or failed to start).
+    Held,
+    /// `hold = "all_ready"`: every action of this scenario has done its requests; its
+    /// instances stay up until the driver says `release`.
+    WorkDone,
     Report(Box<ScenarioReport>),
     Error { message: String },
 
@@ -100,6 +105,10 @@ pub enum Message {
         /// Bytes the response payload must have.
         response_size: u32,
     },
+    /// `hold = "all_ready"`: the whole group is ready: send requests.
+    Go,
+    /// `hold = "all_ready"`: the whole group's work is done: stop and remove the actions.
+    Release,
     /// Stop work, report what you have and exit.
     Stop,
 }
@@ -111,6 +120,10 @@ impl Message {
             Message::Ready { .. } => "ready",
             Message::Response { .. } => "response",
             Message::Progress(_) => "progress",
+            Message::Held => "held",
+            Message::WorkDone => "work_done",
+            Message::Go => "go",
+            Message::Release => "release",
             Message::Report(_) => "report",
             Message::Error { .. } => "error",
             Message::Assign(_) => "assign",

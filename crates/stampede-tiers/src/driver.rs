@@ -36,6 +36,7 @@ use stampede_protocol::{Assignment, Message, Progress, RecvError};
 use stampede_runtime::{env, LaunchSpec, Registry, Runtime, RuntimeError};
 
 use crate::exit;
+use crate::hold::{Hold, Ticket};
 use crate::launch::{record_start_metrics, Launcher};
 use crate::runtimes;
 use crate::server::Server;
@@ -393,11 +394,14 @@ async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcom
         rate: ctx.run_rate.clone(),
     });
     let image = group.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
+    // hold = "all_ready": the group's scenarios cross the driver's lines, one each.
+    let hold = (group.hold == stampede_core::scenario::Hold::AllReady).then(|| Hold::new(group.scenarios));
 
     let mut set = tokio::task::JoinSet::new();
     for s in 0..group.scenarios {
         let (ctx, launcher, callback, image, group) = (ctx.clone(), launcher.clone(), callback.clone(), image.clone(), group.clone());
-        set.spawn(async move { run_one_scenario(&ctx, &launcher, &callback, &image, &group, g, s).await });
+        let tickets = hold.as_ref().map(|h| (h.clone(), h.held.ticket(), h.done.ticket()));
+        set.spawn(async move { run_one_scenario(&ctx, &launcher, &callback, &image, &group, g, s, tickets).await });
     }
     while let Some(r) = set.join_next().await {
         let Ok(one) = r else { continue };
@@ -417,6 +421,7 @@ async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcom
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_one_scenario(
     ctx: &RunCtx,
     launcher: &Launcher,
@@ -425,6 +430,7 @@ async fn run_one_scenario(
     group: &stampede_core::scenario::Group,
     g: u32,
     s: u32,
+    hold: Option<(Hold, Ticket, Ticket)>,
 ) -> GroupOutcome {
     let mut out = GroupOutcome::default();
     let instance_id = format!("{}-g{g}-s{s}", ctx.run_id);
@@ -494,6 +500,20 @@ async fn run_one_scenario(
     let offset = ctx.clock.align(child.anchor_unix_us);
     let (mut tx, mut rx) = child.conn.split();
 
+    // Held groups: this scenario's tickets cross on its `held` / `work_done` (or when it is
+    // gone); every scenario is answered `go` / `release` when the whole group has crossed.
+    let (mut held_ticket, mut done_ticket) = (None, None);
+    let (go_all, release_all) = match hold {
+        Some((h, held, done)) => {
+            (held_ticket, done_ticket) = (Some(held), Some(done));
+            (h.held, h.done)
+        }
+        None => (crate::hold::Line::new(u32::MAX), crate::hold::Line::new(u32::MAX)),
+    };
+    let (go_all, release_all) = (go_all.all(), release_all.all());
+    tokio::pin!(go_all, release_all);
+    let (mut go_sent, mut release_sent) = (held_ticket.is_none(), held_ticket.is_none());
+
     // Collect progress until the report; pass a stop on; give up at `now` or the drain deadline.
     let mut stop_sent = false;
     let drain = tokio::time::sleep(Duration::MAX / 4);
@@ -502,6 +522,8 @@ async fn run_one_scenario(
         tokio::select! {
             m = rx.recv() => match m {
                 Ok(Message::Progress(p)) => ctx.progress.update(&instance_id, p),
+                Ok(Message::Held) => drop(held_ticket.take()),
+                Ok(Message::WorkDone) => drop(done_ticket.take()),
                 Ok(Message::Report(r)) => break Some(r),
                 Ok(Message::Error { message }) => tracing::warn!("scenario {instance_id}: {message}"),
                 Ok(other) => tracing::warn!("scenario {instance_id} sent unexpected `{}`", other.kind()),
@@ -516,6 +538,14 @@ async fn run_one_scenario(
                     break None;
                 }
             },
+            _ = &mut go_all, if !go_sent => {
+                go_sent = true;
+                let _ = tx.send(&Message::Go).await;
+            },
+            _ = &mut release_all, if !release_sent => {
+                release_sent = true;
+                let _ = tx.send(&Message::Release).await;
+            },
             _ = ctx.interrupt.stop.cancelled(), if !stop_sent => {
                 stop_sent = true;
                 let _ = tx.send(&Message::Stop).await;
@@ -526,6 +556,8 @@ async fn run_one_scenario(
         }
     };
 
+    // Gone or done: never leave the group's other scenarios waiting for this one.
+    drop((held_ticket, done_ticket));
     match report {
         Some(mut r) => {
             rec.outcome = Outcome::Ready;

@@ -15,6 +15,7 @@
 
 pub mod action;
 pub mod driver;
+pub mod hold;
 pub mod identity;
 pub mod launch;
 pub mod rate;

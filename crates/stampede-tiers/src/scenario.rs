@@ -33,6 +33,7 @@ use stampede_runtime::{env, Handle, LaunchSpec, Registry};
 use crate::identity::{identity, required_env};
 use crate::launch::{record_start_metrics, Launcher};
 use crate::runtimes;
+use crate::hold::{Hold, Line, Ticket};
 use crate::server::Server;
 
 /// How long an action may take to exit after `stop` before it is killed.
@@ -63,6 +64,8 @@ struct Ctx {
     cancel: CancellationToken,
     progress: ProgressCounters,
     instance_prefix: String,
+    /// `hold = "all_ready"`: this scenario's slots' lines, answered by the driver.
+    hold: Option<Hold>,
 }
 
 #[derive(Default)]
@@ -145,6 +148,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
         cancel: CancellationToken::new(),
         progress: ProgressCounters::default(),
         instance_prefix: instance_id.clone(),
+        hold: (assignment.group.hold == stampede_core::scenario::Hold::AllReady).then(|| Hold::new(assignment.group.actions)),
         assignment,
     });
 
@@ -153,7 +157,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
 
     // The driver's messages: `stop` (or losing the driver) cancels the work.
     let (stopped_tx, mut stopped_rx) = oneshot::channel::<()>();
-    tokio::spawn(watch_driver(rx, ctx.cancel.clone(), stopped_tx));
+    tokio::spawn(watch_driver(rx, ctx.cancel.clone(), ctx.hold.clone(), stopped_tx));
 
     // Progress goes up every half second while work runs.
     let (prog_tx, mut prog_rx) = mpsc::channel::<Progress>(4);
@@ -178,8 +182,24 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
     }
     let mut report = ScenarioReport { work_started_us: Some(work_started_us), ..Default::default() };
     let mut metrics = Metrics::new();
+    // Held: tell the driver when every slot crossed a line (never, without a hold).
+    let (held_all, done_all) = match &ctx.hold {
+        Some(h) => (h.held.clone(), h.done.clone()),
+        None => (Line::new(u32::MAX), Line::new(u32::MAX)),
+    };
+    let (held_all, done_all) = (held_all.all(), done_all.all());
+    tokio::pin!(held_all, done_all);
+    let (mut held_sent, mut done_sent) = (false, false);
     loop {
         tokio::select! {
+            _ = &mut held_all, if !held_sent => {
+                held_sent = true;
+                let _ = tx.send(&Message::Held).await;
+            }
+            _ = &mut done_all, if !done_sent => {
+                done_sent = true;
+                let _ = tx.send(&Message::WorkDone).await;
+            }
             joined = slots.join_next() => match joined {
                 None => break,
                 Some(Ok(o)) => {
@@ -212,10 +232,17 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-async fn watch_driver(mut rx: Receiver<stampede_protocol::conn::ClientStream>, cancel: CancellationToken, stopped: oneshot::Sender<()>) {
+async fn watch_driver(
+    mut rx: Receiver<stampede_protocol::conn::ClientStream>,
+    cancel: CancellationToken,
+    hold: Option<Hold>,
+    stopped: oneshot::Sender<()>,
+) {
     loop {
         match rx.recv().await {
             Ok(Message::Stop) => break,
+            Ok(Message::Go) if hold.is_some() => hold.iter().for_each(|h| h.go.set()),
+            Ok(Message::Release) if hold.is_some() => hold.iter().for_each(|h| h.release.set()),
             Ok(other) => tracing::warn!("ignoring unexpected `{}` from the driver", other.kind()),
             Err(RecvError::Malformed(e)) => tracing::warn!("malformed message from the driver: {e}"),
             Err(_) => break,
@@ -237,6 +264,8 @@ async fn run_slot(ctx: &Ctx, a: u32) -> SlotOutcome {
         Some(c) => (c.cycles.unwrap_or(u32::MAX), c.duration.map(|d| Instant::now() + d)),
         None => (1, None),
     };
+    // Held groups have one instance per slot (no one-shot, no churn: the parser sees to it).
+    let mut tickets = ctx.hold.as_ref().map(|h| (h.held.ticket(), h.done.ticket()));
     let mut incarnation = 0u32;
     for cycle in 0..max_cycles {
         let over = churn_until.is_some_and(|t| Instant::now() >= t);
@@ -274,7 +303,7 @@ async fn run_slot(ctx: &Ctx, a: u32) -> SlotOutcome {
                 (Lifecycle::OneShot, None) => Some(tokio::time::Instant::now()),
                 _ => None,
             };
-            run_instance(ctx, a, incarnation, unit, due, &plan, &mut out).await;
+            run_instance(ctx, a, incarnation, unit, due, &plan, tickets.take(), &mut out).await;
             incarnation += 1;
         }
     }
@@ -312,6 +341,7 @@ async fn run_instance(
     unit: &[u32],
     due: Option<tokio::time::Instant>,
     plan: &ActionPlan,
+    hold: Option<(Ticket, Ticket)>,
     out: &mut SlotOutcome,
 ) {
     let asg = &ctx.assignment;
@@ -372,6 +402,15 @@ async fn run_instance(
     ctx.progress.ready.fetch_add(1, Ordering::Relaxed);
     let handle = child.handle.clone();
     let link = Link::new(child.conn, ctx.launcher.server.clone(), ctx.progress.requests_done.clone());
+    // Held: ready now; no request until the whole group is.
+    let done_ticket = match (hold, &ctx.hold) {
+        (Some((held, done)), Some(h)) => {
+            held.cross();
+            h.go.wait_or(&ctx.cancel).await;
+            Some(done)
+        }
+        _ => None,
+    };
 
     // The unit's requests, with this slot's pause/kill steps and lifecycle pauses.
     let started_at = due.unwrap_or_else(tokio::time::Instant::now);
@@ -520,6 +559,14 @@ async fn run_instance(
     } else {
         rec.outcome = Outcome::Ready;
         out.accounting.instances_ready += 1;
+    }
+
+    // Held: it stays up until the whole group's work is done (a dead one has nothing to keep).
+    if let (Some(done), Some(h)) = (done_ticket, &ctx.hold) {
+        done.cross();
+        if !died {
+            h.release.wait_or(&ctx.cancel).await;
+        }
     }
 
     // Stop: a planned kill is SIGKILL, timed; otherwise ask politely and wait for the exit.

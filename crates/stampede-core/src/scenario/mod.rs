@@ -65,6 +65,10 @@
 //!                            # Default none (one cycle). An empty table is refused.
 //! start_rate = { qps = 10, burst = 2 }   # launch-rate limit of each scenario instance of this
 //!                            # group, same form as the top-level one; default none
+//! hold = "none"              # "none" (default) | "all_ready": start every instance of the group
+//!                            # and wait until all are ready before any request, and keep them all
+//!                            # until the group's work is done (1 + S + S·A alive at once); not
+//!                            # with lifecycle = "one_shot" or churn
 //! image_filler_mb = 50       # pad the action image with this many MiB of filler, 0..=10240,
 //!                            # default 0; container runtimes only (the process runtime ignores
 //!                            # it with a warning, so the same file runs everywhere)

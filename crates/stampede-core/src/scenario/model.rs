@@ -44,6 +44,18 @@ pub enum GroupsMode {
 /// [`RuntimeCatalog`](super::RuntimeCatalog) the binary hands to the parser.
 pub type RuntimeName = String;
 
+/// How long a group's instances live relative to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Hold {
+    /// Each action starts, works and goes away on its own schedule.
+    #[default]
+    None,
+    /// Every instance of the group is started and ready before any request is sent, and all
+    /// stay until the whole group's work is done: `1 + S + S·A` alive at once.
+    AllReady,
+}
+
 /// One group: S scenarios × A actions × N requests, and how they behave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
@@ -84,6 +96,9 @@ pub struct Group {
     /// to see what image size does to start time.
     #[serde(default)]
     pub image_filler_mb: u32,
+    /// Whether the group's instances are held alive together (see [`Hold`]).
+    #[serde(default)]
+    pub hold: Hold,
     /// Options of each runtime this group uses (and of any other whose table the file has),
     /// keyed by runtime name: `docker = { … }` in the file. Each runtime's crate reads and
     /// validates its own table and fills its defaults; the core only carries the result.

@@ -28,6 +28,19 @@ impl Reader<'_> {
 
     pub(super) fn check_group(&mut self, g: &Group, src: &GroupSources) {
         self.check_capabilities(g, src);
+        if let (Hold::AllReady, Some(hold_loc)) = (g.hold, &src.hold) {
+            // Held instances live through the whole group's work: an instance per request or
+            // per cycle contradicts that.
+            let conflict = match (&g.lifecycle, &g.churn) {
+                (Lifecycle::OneShot, _) => Some("lifecycle = \"one_shot\" starts a fresh instance per request or burst"),
+                (_, Some(_)) => Some("churn starts fresh instances cycle after cycle"),
+                _ => None,
+            };
+            if let Some(why) = conflict {
+                let msg = format!("hold = \"all_ready\" keeps one instance per action alive for the whole group, but {why}; drop one of them");
+                self.push(hold_loc, msg);
+            }
+        }
         let n = g.requests;
         if let (Arrivals::Open { burst, .. }, Some(burst_loc), Some(n_src)) =
             (&g.arrivals, &src.burst, &src.requests)

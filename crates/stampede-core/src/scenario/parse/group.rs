@@ -32,6 +32,8 @@ pub(super) struct GroupSources {
     pub(super) action_runtime: Option<Source>,
     /// Set when the file asks for a filler image.
     pub(super) image_filler: Option<Loc>,
+    /// Where `hold` was set (when it was).
+    pub(super) hold: Option<Loc>,
 }
 
 pub(super) struct StepSources {
@@ -72,6 +74,7 @@ impl Reader<'_> {
             runtime: Some(Source::Default),
             action_runtime: None,
             image_filler: None,
+            hold: None,
         };
         let runtime_names = self.catalog.names();
         if let Some(table) = table {
@@ -186,6 +189,12 @@ impl Reader<'_> {
             g.image_filler_mb =
                 self.integer(item, &l, 0, i64::from(MAX_IMAGE_FILLER_MB)).map_or(0, |v| v as u32);
             src.image_filler = (g.image_filler_mb > 0).then_some(l);
+        }
+        if let Some((item, l)) = self.get(table, loc, "hold") {
+            match self.keyword(item, &l, &[("none", Hold::None), ("all_ready", Hold::AllReady)]) {
+                Some(hold) => (g.hold, src.hold) = (hold, Some(l)),
+                None => src.hold = None,
+            }
         }
         if let Some((item, l)) = self.get(table, loc, "timeouts") {
             g.timeouts = self.timeouts(item, &l, g.timeouts);

@@ -47,6 +47,7 @@ const GROUP_KEYS: &[&str] = &[
     "churn",
     "start_rate",
     "image_filler_mb",
+    "hold",
     "timeouts",
     "steps",
 ];
@@ -168,6 +169,7 @@ pub(super) fn default_group(name: &str) -> Group {
         churn: None,
         start_rate: None,
         image_filler_mb: 0,
+        hold: Hold::None,
         runtime_options: Default::default(),
     }
 }
