@@ -242,3 +242,17 @@ fn a_held_group_is_all_ready_before_any_request_and_all_up_until_the_last_respon
     assert!(last_ready <= first_response, "a request went out before every action was ready");
     assert!(last_response <= first_removed, "an action was removed before the group's work was done");
 }
+
+#[test]
+fn a_run_past_pid_max_is_refused_before_anything_starts() {
+    // As many scenarios as the host has pids: each scenario and its action need threads of
+    // their own, so this can never fit, whatever pid_max this host has.
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().to_owned();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let o = run(&["run", "-S", &pid_max, "-A", "1", "-N", "1", "--out", out.to_str().unwrap()], Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("kernel.pid_max") && err.contains("sysctl -w kernel.pid_max="), "{err}");
+    assert!(!out.exists(), "nothing may start, not even the results folder");
+}

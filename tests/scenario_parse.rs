@@ -594,3 +594,16 @@ fn hold_all_ready_is_refused_with_one_shot_and_churn() {
     let err = invalid("[[group]]\nhold = \"some\"\n", &Overrides::default());
     assert!(err.to_string().contains(r#"must be one of "none", "all_ready""#), "{err}");
 }
+
+#[test]
+fn more_containers_than_one_bridge_holds_are_refused_with_the_fix() {
+    let err = invalid("[[group]]\nruntime = \"docker\"\nscenarios = 2\nactions = 600\ndocker = { network = \"bridge\" }\n", &Overrides::default());
+    assert_eq!((err.line(), err.field()), (Some(4), Some("group[0].actions")));
+    assert!(err.to_string().contains("1202 containers on Docker's default bridge, which holds at most 1023"), "{err}");
+    assert!(err.to_string().contains("per_scenario"), "{err}");
+    // One bridge per scenario holds it; host networking has no bridge at all.
+    let ok = "[[group]]\nruntime = \"docker\"\nscenarios = 2\nactions = 600\ndocker = { network = \"per_scenario\" }\n";
+    assert!(from_str(ok, None, &Overrides::default(), &catalog()).is_ok());
+    let err = invalid("[[group]]\nruntime = \"swarm\"\nscenarios = 2\nactions = 200\nswarm = { network = \"overlay\" }\n", &Overrides::default());
+    assert!(err.to_string().contains("402 tasks on the run's overlay network"), "{err}");
+}

@@ -93,6 +93,10 @@ pub struct RunArgs {
     /// Host scenarios dial to reach the driver (when the driver runs in a container).
     #[arg(long, env = "STAMPEDE_ADVERTISE")]
     pub advertise: Option<String>,
+    /// Run even when the host preflight says the run will not fit (pid_max, threads-max, open
+    /// files, memory); the findings are printed as warnings.
+    #[arg(long)]
+    pub force: bool,
     /// No summary on stdout (results are still written).
     #[arg(long, short = 'q')]
     pub quiet: bool,

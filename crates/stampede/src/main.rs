@@ -9,6 +9,8 @@ use clap::Parser;
 fn main() {
     // The child's own clock at process entry is part of the boot phase: take it first.
     stampede_tiers::identity::mark_process_entry();
+    // Every role: a parent holds a connection per child, far beyond the default soft limit.
+    stampede_tiers::preflight::raise_open_files();
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -25,6 +25,10 @@ pub struct Capabilities {
     /// The platform's own state names this runtime reports per instance, in order; each
     /// becomes a `native_phase_<state>` metric.
     pub native_states: &'static [&'static str],
+    /// What one running instance costs this host, for the host preflight: threads (each takes
+    /// a pid, so `kernel.pid_max` counts them) and resident memory.
+    pub threads_per_instance: u32,
+    pub memory_per_instance_kib: u64,
 }
 
 /// One runtime as the parser sees it. Implemented by each runtime crate.
@@ -38,6 +42,12 @@ pub trait RuntimeInfo: Send + Sync {
     fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value;
     /// The options when the file has no table for this runtime.
     fn default_options(&self) -> serde_json::Value;
+    /// Limits of the platform itself that `scenarios` parents with `actions` children each would
+    /// break with these options (one Linux bridge holds 1023 containers, …): each a sentence
+    /// naming the limit and what to change. Checked by the parser, before anything starts.
+    fn check_shape(&self, _options: &serde_json::Value, _scenarios: u32, _actions: u32) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The runtimes a binary offers.
@@ -57,7 +67,16 @@ impl RuntimeInfo for ProcessOnly {
         "process"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { pause_resume: true, kill: true, image: false, image_filler: false, default_start_concurrency: 64, native_states: &[] }
+        Capabilities {
+            pause_resume: true,
+            kill: true,
+            image: false,
+            image_filler: false,
+            default_start_concurrency: 64,
+            native_states: &[],
+            threads_per_instance: 2,
+            memory_per_instance_kib: 4096,
+        }
     }
     fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
         table.allow(&[]);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use stampede_core::scenario::{self, Overrides, Work};
 use stampede_tiers::driver::{self, DriverConfig, Interrupt, LiveProgress};
-use stampede_tiers::exit;
+use stampede_tiers::{exit, preflight};
 
 use super::with_code;
 use crate::cli::RunArgs;
@@ -34,6 +34,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         None => scenario::from_cli(&ov, registry.as_ref()),
     }
     .map_err(|e| with_code(e, exit::INVALID_INPUT))?;
+
+    // The host preflight: a run that cannot fit this machine is refused before anything starts.
+    let findings = preflight::check(&preflight::Needs::of(&scenario, registry.as_ref()), &preflight::HostLimits::read());
+    if !findings.is_empty() {
+        let list: Vec<String> = findings.iter().map(|f| format!("  {f}")).collect();
+        if !args.force {
+            let msg = format!("this run does not fit this host:\n{}\n(--force runs it anyway)", list.join("\n"));
+            return Err(with_code(anyhow::anyhow!(msg), exit::INVALID_INPUT));
+        }
+        eprintln!("warning: running past this host's limits (--force):\n{}", list.join("\n"));
+    }
 
     let out_dir = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(format!("{}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"), scenario.name))

@@ -178,6 +178,19 @@ impl Reader<'_> {
         let (Some(rt_src), Some(info)) = (&src.action_runtime, self.catalog.find(g.effective_action_runtime())) else {
             return;
         };
+        // The platform's own limits for this shape: the actions' runtime holds S parents' worth
+        // of A children each; a separate scenario runtime holds the S parents alone.
+        let (s, a) = (g.scenarios, g.actions);
+        let mut shape = info.check_shape(&g.options_of(info.name()), s, a);
+        if g.runtime != info.name() {
+            if let Some(scenario_rt) = self.catalog.find(&g.runtime) {
+                shape.extend(scenario_rt.check_shape(&g.options_of(&g.runtime), s, 0));
+            }
+        }
+        let at = src.actions.as_ref().and_then(Source::loc).unwrap_or(&src.name).clone();
+        for why in shape {
+            self.push(&at, format!("group \"{}\": {why}", g.name));
+        }
         let caps = info.capabilities();
         let runtime = info.name();
         let chosen = rt_src.describe();

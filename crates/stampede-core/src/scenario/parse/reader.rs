@@ -45,6 +45,14 @@ pub(super) enum Source {
 }
 
 impl Source {
+    /// Where in the file the value was set, if it was.
+    pub(super) fn loc(&self) -> Option<&Loc> {
+        match self {
+            Source::File(l) => Some(l),
+            _ => None,
+        }
+    }
+
     pub(super) fn describe(&self) -> String {
         match self {
             Source::Default => "the default".to_owned(),
