@@ -36,6 +36,9 @@ use crate::runtimes;
 use crate::hold::{Hold, Line, Ticket};
 use crate::server::Server;
 
+/// Stops and removals in flight per launch slot (see `Ctx::teardown`).
+const TEARDOWN_PER_LAUNCH: usize = 4;
+
 /// How long an action may take to exit after `stop` before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -66,6 +69,10 @@ struct Ctx {
     instance_prefix: String,
     /// `hold = "all_ready"`: this scenario's slots' lines, answered by the driver.
     hold: Option<Hold>,
+    /// Stops and removals in flight at once. A held group releases all its actions together;
+    /// a thousand concurrent kill+remove calls made Docker 20.10 give up (seen here), so they
+    /// are paced like launches, a few times wider (they are cheaper).
+    teardown: Semaphore,
 }
 
 #[derive(Default)]
@@ -148,6 +155,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
         cancel: CancellationToken::new(),
         progress: ProgressCounters::default(),
         instance_prefix: instance_id.clone(),
+        teardown: Semaphore::new(concurrency as usize * TEARDOWN_PER_LAUNCH),
         hold: (assignment.group.hold == stampede_core::scenario::Hold::AllReady).then(|| Hold::new(assignment.group.actions)),
         assignment,
     });
@@ -570,6 +578,7 @@ async fn run_instance(
     }
 
     // Stop: a planned kill is SIGKILL, timed; otherwise ask politely and wait for the exit.
+    let _teardown = ctx.teardown.acquire().await.expect("teardown semaphore is never closed");
     if planned_kill && !died {
         let t0 = Instant::now();
         match ctx.launcher.runtime.kill(&handle).await {
