@@ -63,10 +63,25 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             runtime()?.block_on(stampede_tiers::scenario::run(registry))?;
             Ok(0)
         }
-        Command::Action => {
-            // An action is tiny: one thread keeps its footprint (and its start) small.
-            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(stampede_tiers::action::run())?;
-            Ok(0)
+        Command::Action => Ok(action()),
+    }
+}
+
+/// The action role, with its exit code. An action is tiny: one thread keeps its footprint (and
+/// its start) small.
+pub fn action() -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the action's runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(stampede_tiers::action::run()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            1
         }
     }
 }
