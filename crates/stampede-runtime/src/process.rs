@@ -80,6 +80,8 @@ impl RuntimeInfo for ProcessProvider {
             image_filler: false,
             // fork/exec is cheap and local: many at once measure the processes, not a queue.
             default_start_concurrency: 64,
+            // Each scenario forks its own children: nothing shared to protect.
+            run_start_concurrency: u32::MAX,
             native_states: &[],
             // An action is a current-thread tokio process; a scenario has a few worker threads
             // and serves A connections. Measured with `ps -L` on a held run.

@@ -192,7 +192,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
             serde_json::json!({
                 "runtime": g.runtime,
                 "action_runtime": g.effective_action_runtime(),
-                "start_concurrency": runtimes::start_concurrency(g, g.effective_action_runtime(), registry.as_ref()),
+                "start_concurrency": runtimes::start_concurrency(g, g.effective_action_runtime(), g.scenarios, registry.as_ref()),
                 "options": g.runtime_options,
             }),
         );
@@ -389,7 +389,7 @@ async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcom
         runtime,
         server: ctx.server.clone(),
         clock: ctx.clock,
-        limiter: Arc::new(Semaphore::new(runtimes::start_concurrency(group, &group.runtime, ctx.registry.as_ref()) as usize)),
+        limiter: Arc::new(Semaphore::new(runtimes::start_concurrency(group, &group.runtime, 1, ctx.registry.as_ref()) as usize)),
         in_flight: Arc::new(AtomicU32::new(0)),
         rate: ctx.run_rate.clone(),
     });

@@ -7,12 +7,17 @@ use stampede_core::scenario::{Group, RuntimeCatalog};
 use stampede_core::stats::Metrics;
 use stampede_runtime::NativeTimes;
 
-/// Launches in flight per launching tier: the group's `start_concurrency`, else the runtime's
-/// default (its capabilities say; 1 for a name the catalog lacks, which validation prevents).
-pub fn start_concurrency(group: &Group, runtime: &str, catalog: &dyn RuntimeCatalog) -> u32 {
-    group
-        .start_concurrency
-        .unwrap_or_else(|| catalog.find(runtime).map_or(1, |r| r.capabilities().default_start_concurrency))
+/// Launches in flight per launching tier, when `launchers` tiers of the group launch on
+/// `runtime` at once (1 for the driver, S for the scenarios): the group's `start_concurrency`,
+/// else the runtime's default per tier, within its run-wide cap shared by all of them (its
+/// capabilities say; 1 for a name the catalog lacks, which validation prevents).
+pub fn start_concurrency(group: &Group, runtime: &str, launchers: u32, catalog: &dyn RuntimeCatalog) -> u32 {
+    group.start_concurrency.unwrap_or_else(|| {
+        catalog.find(runtime).map_or(1, |r| {
+            let c = r.capabilities();
+            c.default_start_concurrency.min((c.run_start_concurrency / launchers.max(1)).max(1))
+        })
+    })
 }
 
 /// Put the runtime's own timestamps on `clock`'s timeline: its start time into the record, its

@@ -140,7 +140,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
     let action_callback = format!("ws://{host}:{}/", server.port());
     tracing::debug!(%instance_id, %action_callback, "scenario serving actions");
 
-    let concurrency = runtimes::start_concurrency(group, kind, registry.as_ref());
+    let concurrency = runtimes::start_concurrency(group, kind, group.scenarios, registry.as_ref());
     let ctx = Arc::new(Ctx {
         launcher: Launcher {
             runtime,

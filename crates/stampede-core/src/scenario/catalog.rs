@@ -22,6 +22,9 @@ pub struct Capabilities {
     pub image_filler: bool,
     /// Launches in flight per launching tier when the group does not say (`start_concurrency`).
     pub default_start_concurrency: u32,
+    /// Launches in flight at the platform for the whole run, when the group does not say: S
+    /// scenarios launching at once share it, so the platform's load does not grow with S.
+    pub run_start_concurrency: u32,
     /// The platform's own state names this runtime reports per instance, in order; each
     /// becomes a `native_phase_<state>` metric.
     pub native_states: &'static [&'static str],
@@ -73,6 +76,7 @@ impl RuntimeInfo for ProcessOnly {
             image: false,
             image_filler: false,
             default_start_concurrency: 64,
+            run_start_concurrency: u32::MAX,
             native_states: &[],
             threads_per_instance: 2,
             memory_per_instance_kib: 4096,

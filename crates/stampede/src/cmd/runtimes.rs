@@ -13,9 +13,16 @@ pub fn run() -> anyhow::Result<i32> {
         let yes = |b: bool| if b { "yes" } else { "no" };
         let image = if c.image_filler { "filler" } else { yes(c.image) };
         let states = if c.native_states.is_empty() { "-".to_owned() } else { c.native_states.join(" → ") };
-        let _ = writeln!(out, "{name:<10} {:<12} {:<6} {image:<7} {:<13} {states}", yes(c.pause_resume), yes(c.kill), c.default_start_concurrency);
+        let concurrency = match c.run_start_concurrency {
+            u32::MAX => c.default_start_concurrency.to_string(),
+            run => format!("{} ({run}/run)", c.default_start_concurrency),
+        };
+        let _ = writeln!(out, "{name:<10} {:<12} {:<6} {image:<7} {concurrency:<13} {states}", yes(c.pause_resume), yes(c.kill));
     }
-    out.push_str("\nconcurrency: launches in flight per launching tier unless a group sets start_concurrency.\n");
+    out.push_str(
+        "\nconcurrency: launches in flight per launching tier unless a group sets start_concurrency; (N/run): at most N\n\
+         at the platform for the whole run, shared by the S scenarios that launch at once.\n",
+    );
     super::out(out);
     Ok(0)
 }
