@@ -50,6 +50,9 @@ use bollard::query_parameters::{
 use tokio::sync::Mutex;
 
 use stampede_core::measure::Role;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use stampede_runtime::{labels, Handle, LaunchSpec, Launched, NativeTimes, Runtime, RuntimeError};
 
 use crate::options::{DockerNetwork, SwarmNetwork, SwarmOptions};
@@ -127,6 +130,9 @@ struct TrackerState {
 struct Tracker {
     client: bollard::Docker,
     state: std::sync::Mutex<TrackerState>,
+    /// The poll loop, tracked so the end of a run can stop it and wait for it.
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl Tracker {
@@ -143,12 +149,25 @@ impl Tracker {
         );
         if !st.polling {
             st.polling = true;
-            tokio::spawn(self.clone().poll_loop());
+            let (this, stop) = (self.clone(), self.stop.clone());
+            self.tasks.spawn(async move {
+                tokio::select! {
+                    () = this.poll_loop() => {}
+                    () = stop.cancelled() => {}
+                }
+            });
         }
     }
 
     fn forget(&self, service: &str) {
         self.lock().services.remove(service);
+    }
+
+    /// Stop the poll loop and wait until it has (the end of a run: nothing left to time).
+    async fn shutdown(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     async fn poll_loop(self: Arc<Self>) {
@@ -281,7 +300,12 @@ impl SwarmRuntime {
     pub fn with_docker(docker: DockerRuntime) -> Self {
         Self {
             options: SwarmOptions::default(),
-            tracker: Arc::new(Tracker { client: docker.client().clone(), state: Default::default() }),
+            tracker: Arc::new(Tracker {
+                client: docker.client().clone(),
+                state: Default::default(),
+                tasks: TaskTracker::new(),
+                stop: CancellationToken::new(),
+            }),
             docker,
             image_ids: Mutex::new(HashMap::new()),
             networks: Mutex::new(HashSet::new()),
@@ -650,6 +674,8 @@ impl Runtime for SwarmRuntime {
     }
 
     async fn remove_run(&self, run_id: Option<&str>) -> Result<usize, RuntimeError> {
+        // The run is over: no task state is left to time.
+        self.tracker.shutdown().await;
         let filter = match run_id {
             Some(id) => format!("{}={id}", labels::RUN),
             None => labels::RUN.to_owned(),
