@@ -16,6 +16,7 @@
 pub mod action;
 pub mod driver;
 pub mod hold;
+mod link;
 pub mod preflight;
 pub mod identity;
 pub mod launch;

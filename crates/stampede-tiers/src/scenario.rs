@@ -13,8 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,9 +23,9 @@ use stampede_core::results::Accounting;
 use stampede_core::scenario::{Arrivals, Group, Lifecycle, Step};
 use stampede_core::schedule::{plan_action, ActionPlan};
 use stampede_core::stats::Metrics;
-use stampede_protocol::conn::{Receiver, Sender};
+use stampede_protocol::conn::Receiver;
 use stampede_protocol::{
-    connect, echo_is_intact, request_payload, Assignment, Message, Progress, RecvError, ScenarioReport, PROTOCOL_VERSION,
+    connect, Assignment, Message, Progress, RecvError, ScenarioReport, PROTOCOL_VERSION,
 };
 use stampede_runtime::{env, Handle, LaunchSpec, Registry};
 
@@ -34,6 +33,7 @@ use crate::identity::{identity, required_env};
 use crate::launch::{record_start_metrics, Launcher};
 use crate::runtimes;
 use crate::hold::{Hold, Line, Ticket};
+use crate::link::{Link, PlannedRequest, ReqResult};
 use crate::server::Server;
 
 /// Stops and removals in flight per launch slot (see `Ctx::teardown`).
@@ -421,133 +421,10 @@ async fn run_instance(
     };
 
     // The unit's requests, with this slot's pause/kill steps and lifecycle pauses.
-    let started_at = due.unwrap_or_else(tokio::time::Instant::now);
-    let open = plan.arrival_offsets.as_ref();
-    let burst = match &group.arrivals {
-        Arrivals::Open { burst, .. } => (*burst).max(1),
-        Arrivals::Closed => 1,
-    };
-    let mut inflight: JoinSet<ReqResult> = JoinSet::new();
-    let mut results: Vec<ReqResult> = Vec::with_capacity(unit.len());
-    // When each resume call started: the next response after it gives the resume latency.
-    let mut resumes: Vec<Instant> = Vec::new();
-    let mut sent = 0u64;
-    for &i in unit {
-        if ctx.cancel.is_cancelled() || link.lost() {
-            break;
-        }
-        let probe = matches!(group.lifecycle, Lifecycle::EvictionProbe { .. }) && i == group.requests;
-        // Open loop: absolute schedule, relative to this instance's first request.
-        let send_at = match open {
-            Some(offsets) if !probe => Some(started_at + (offsets[i as usize] - offsets[unit[0] as usize])),
-            _ => None,
-        };
-        if let (Lifecycle::PauseBetweenBursts, Some(at)) = (&group.lifecycle, send_at) {
-            // Freeze the idle instance between bursts; thaw it when the next burst is due,
-            // so the thaw lands in that burst's latency as it would on a FaaS platform.
-            if i > unit[0] && i % burst == 0 {
-                drain(&mut inflight, &mut results).await;
-                if let Some(r) = pause_for(ctx, &handle, at, &mut out.metrics).await {
-                    resumes.push(r);
-                }
-            }
-        }
-        if let Lifecycle::EvictionProbe { idle } = &group.lifecycle {
-            if probe {
-                // Idle, then one request: did it reach the same warm process?
-                drain(&mut inflight, &mut results).await;
-                tokio::select! { _ = tokio::time::sleep(*idle) => {}, _ = ctx.cancel.cancelled() => break }
-            }
-        }
-        if let Some(at) = send_at {
-            tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = ctx.cancel.cancelled() => break }
-        }
-        let scheduled = match send_at {
-            Some(d) => d.into_std(),
-            // A one-shot closed-loop request was due when its instance was asked for.
-            None if i == unit[0] && matches!(group.lifecycle, Lifecycle::OneShot) => started_at.into_std(),
-            None => Instant::now(),
-        };
-        for step in group.steps.iter().filter(|s| s.actions().contains(a) && s.after_requests() == i) {
-            if let Step::Pause { duration, .. } = step {
-                // Let the requests already sent finish first, so the pause freezes an idle action.
-                drain(&mut inflight, &mut results).await;
-                if let Some(r) = pause_for(ctx, &handle, tokio::time::Instant::now() + *duration, &mut out.metrics).await {
-                    resumes.push(r);
-                }
-            }
-        }
-        let req = PlannedRequest {
-            id: u64::from(i),
-            work: group.work.kind,
-            // The probe reuses the last drawn duration: it asks "warm or cold?", not "how long".
-            duration: plan.work_durations.get(i as usize).or(plan.work_durations.last()).copied().unwrap_or_default(),
-            payload: group.payload.request,
-            response_size: group.payload.response,
-            // A resumed or probed request counts from when it is sent; an open-loop one from its
-            // schedule, so a late send is charged to the system, not hidden (no coordinated omission).
-            scheduled: if probe { Instant::now() } else { scheduled },
-            timeout: group.timeouts.request,
-        };
-        sent += 1;
-        if open.is_some() && !probe {
-            let link = link.clone();
-            inflight.spawn(async move { link.request(req).await });
-        } else {
-            let r = link.request(req).await;
-            if probe && r.outcome == RequestOutcome::Ok {
-                let rtt = us(r.received_at.unwrap_or(r.sent_at).saturating_duration_since(r.scheduled));
-                out.metrics.record(if r.cold { names::EVICTION_PROBE_COLD } else { names::EVICTION_PROBE_WARM }, rtt);
-            }
-            results.push(r);
-        }
-    }
-    drain(&mut inflight, &mut results).await;
-    for t1 in resumes {
-        if let Some(at) = results.iter().filter_map(|r| r.received_at).filter(|at| *at >= t1).min() {
-            out.metrics.record(names::RESUME_LATENCY, us(at - t1));
-        }
-    }
+    let (results, sent) = send_unit(ctx, a, unit, due, plan, &handle, &link, &mut out.metrics).await;
     out.accounting.requests_sent += sent;
     out.accounting.requests_not_sent += unit.len() as u64 - sent;
-
-    // Record what happened to each request.
-    for r in &results {
-        let rtt = r.received_at.map(|at| at.saturating_duration_since(r.scheduled));
-        match r.outcome {
-            RequestOutcome::Ok => out.accounting.requests_ok += 1,
-            RequestOutcome::Failed => out.accounting.requests_failed += 1,
-            RequestOutcome::TimedOut => out.accounting.requests_timed_out += 1,
-        }
-        if r.outcome == RequestOutcome::Ok {
-            let rtt = us(rtt.unwrap_or_default());
-            let service = i64::try_from(r.service_time_us).unwrap_or(i64::MAX);
-            out.metrics.record(names::REQUEST_RTT, rtt);
-            out.metrics.record(if r.cold { names::REQUEST_RTT_COLD } else { names::REQUEST_RTT_WARM }, rtt);
-            out.metrics.record(names::SERVICE_TIME, service);
-            out.metrics.record(names::OVERHEAD, rtt - service);
-        }
-        if asg.raw {
-            out.requests.push(RequestRecord {
-                instance_id: rec.instance_id.clone(),
-                group: asg.group_index,
-                scenario: asg.scenario_index,
-                action: a,
-                request_id: r.id,
-                scheduled_us: clock.us_at(r.scheduled),
-                sent_us: clock.us_at(r.sent_at),
-                received_us: r.received_at.map(|t| clock.us_at(t)),
-                request_rtt_us: rtt.map(us),
-                service_time_us: (r.outcome == RequestOutcome::Ok).then(|| i64::try_from(r.service_time_us).unwrap_or(i64::MAX)),
-                overhead_us: (r.outcome == RequestOutcome::Ok)
-                    .then(|| us(rtt.unwrap_or_default()) - i64::try_from(r.service_time_us).unwrap_or(i64::MAX)),
-                cold: r.cold,
-                outcome: r.outcome,
-                warmup: group.warmup,
-                error: r.error.clone(),
-            });
-        }
-    }
+    record_results(ctx, a, &rec.instance_id, &results, out);
     rec.requests_ok = results.iter().filter(|r| r.outcome == RequestOutcome::Ok).count() as u32;
     rec.requests_failed = results.iter().filter(|r| r.outcome == RequestOutcome::Failed).count() as u32;
     rec.requests_timed_out = results.iter().filter(|r| r.outcome == RequestOutcome::TimedOut).count() as u32;
@@ -604,6 +481,153 @@ async fn run_instance(
     out.instances.push(rec);
 }
 
+/// Send one instance's `unit` of requests, with its slot's pause steps, lifecycle pauses and
+/// eviction probe; returns every request's result and how many were sent. With `due`, the
+/// unit's requests count from then (one-shot); otherwise from now.
+#[allow(clippy::too_many_arguments)]
+async fn send_unit(
+    ctx: &Ctx,
+    a: u32,
+    unit: &[u32],
+    due: Option<tokio::time::Instant>,
+    plan: &ActionPlan,
+    handle: &Handle,
+    link: &Link,
+    metrics: &mut Metrics,
+) -> (Vec<ReqResult>, u64) {
+    let group = &ctx.assignment.group;
+    let started_at = due.unwrap_or_else(tokio::time::Instant::now);
+    let open = plan.arrival_offsets.as_ref();
+    let burst = match &group.arrivals {
+        Arrivals::Open { burst, .. } => (*burst).max(1),
+        Arrivals::Closed => 1,
+    };
+    let mut inflight: JoinSet<ReqResult> = JoinSet::new();
+    let mut results: Vec<ReqResult> = Vec::with_capacity(unit.len());
+    // When each resume call started: the next response after it gives the resume latency.
+    let mut resumes: Vec<Instant> = Vec::new();
+    let mut sent = 0u64;
+    for &i in unit {
+        if ctx.cancel.is_cancelled() || link.lost() {
+            break;
+        }
+        let probe = matches!(group.lifecycle, Lifecycle::EvictionProbe { .. }) && i == group.requests;
+        // Open loop: absolute schedule, relative to this instance's first request.
+        let send_at = match open {
+            Some(offsets) if !probe => Some(started_at + (offsets[i as usize] - offsets[unit[0] as usize])),
+            _ => None,
+        };
+        if let (Lifecycle::PauseBetweenBursts, Some(at)) = (&group.lifecycle, send_at) {
+            // Freeze the idle instance between bursts; thaw it when the next burst is due,
+            // so the thaw lands in that burst's latency as it would on a FaaS platform.
+            if i > unit[0] && i % burst == 0 {
+                drain(&mut inflight, &mut results).await;
+                if let Some(r) = pause_for(ctx, handle, at, metrics).await {
+                    resumes.push(r);
+                }
+            }
+        }
+        if let Lifecycle::EvictionProbe { idle } = &group.lifecycle {
+            if probe {
+                // Idle, then one request: did it reach the same warm process?
+                drain(&mut inflight, &mut results).await;
+                tokio::select! { _ = tokio::time::sleep(*idle) => {}, _ = ctx.cancel.cancelled() => break }
+            }
+        }
+        if let Some(at) = send_at {
+            tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = ctx.cancel.cancelled() => break }
+        }
+        let scheduled = match send_at {
+            Some(d) => d.into_std(),
+            // A one-shot closed-loop request was due when its instance was asked for.
+            None if i == unit[0] && matches!(group.lifecycle, Lifecycle::OneShot) => started_at.into_std(),
+            None => Instant::now(),
+        };
+        for step in group.steps.iter().filter(|s| s.actions().contains(a) && s.after_requests() == i) {
+            if let Step::Pause { duration, .. } = step {
+                // Let the requests already sent finish first, so the pause freezes an idle action.
+                drain(&mut inflight, &mut results).await;
+                if let Some(r) = pause_for(ctx, handle, tokio::time::Instant::now() + *duration, metrics).await {
+                    resumes.push(r);
+                }
+            }
+        }
+        let req = PlannedRequest {
+            id: u64::from(i),
+            work: group.work.kind,
+            // The probe reuses the last drawn duration: it asks "warm or cold?", not "how long".
+            duration: plan.work_durations.get(i as usize).or(plan.work_durations.last()).copied().unwrap_or_default(),
+            payload: group.payload.request,
+            response_size: group.payload.response,
+            // A resumed or probed request counts from when it is sent; an open-loop one from its
+            // schedule, so a late send is charged to the system, not hidden (no coordinated omission).
+            scheduled: if probe { Instant::now() } else { scheduled },
+            timeout: group.timeouts.request,
+        };
+        sent += 1;
+        if open.is_some() && !probe {
+            let link = link.clone();
+            inflight.spawn(async move { link.request(req).await });
+        } else {
+            let r = link.request(req).await;
+            if probe && r.outcome == RequestOutcome::Ok {
+                let rtt = us(r.received_at.unwrap_or(r.sent_at).saturating_duration_since(r.scheduled));
+                metrics.record(if r.cold { names::EVICTION_PROBE_COLD } else { names::EVICTION_PROBE_WARM }, rtt);
+            }
+            results.push(r);
+        }
+    }
+    drain(&mut inflight, &mut results).await;
+    for t1 in resumes {
+        if let Some(at) = results.iter().filter_map(|r| r.received_at).filter(|at| *at >= t1).min() {
+            metrics.record(names::RESUME_LATENCY, us(at - t1));
+        }
+    }
+    (results, sent)
+}
+
+/// Count each request's outcome, record its metrics, and keep its raw record when asked.
+fn record_results(ctx: &Ctx, a: u32, instance_id: &str, results: &[ReqResult], out: &mut SlotOutcome) {
+    let asg = &ctx.assignment;
+    let (group, clock) = (&asg.group, &ctx.launcher.clock);
+    for r in results {
+        let rtt = r.received_at.map(|at| at.saturating_duration_since(r.scheduled));
+        match r.outcome {
+            RequestOutcome::Ok => out.accounting.requests_ok += 1,
+            RequestOutcome::Failed => out.accounting.requests_failed += 1,
+            RequestOutcome::TimedOut => out.accounting.requests_timed_out += 1,
+        }
+        if r.outcome == RequestOutcome::Ok {
+            let rtt = us(rtt.unwrap_or_default());
+            let service = i64::try_from(r.service_time_us).unwrap_or(i64::MAX);
+            out.metrics.record(names::REQUEST_RTT, rtt);
+            out.metrics.record(if r.cold { names::REQUEST_RTT_COLD } else { names::REQUEST_RTT_WARM }, rtt);
+            out.metrics.record(names::SERVICE_TIME, service);
+            out.metrics.record(names::OVERHEAD, rtt - service);
+        }
+        if asg.raw {
+            out.requests.push(RequestRecord {
+                instance_id: instance_id.to_owned(),
+                group: asg.group_index,
+                scenario: asg.scenario_index,
+                action: a,
+                request_id: r.id,
+                scheduled_us: clock.us_at(r.scheduled),
+                sent_us: clock.us_at(r.sent_at),
+                received_us: r.received_at.map(|t| clock.us_at(t)),
+                request_rtt_us: rtt.map(us),
+                service_time_us: (r.outcome == RequestOutcome::Ok).then(|| i64::try_from(r.service_time_us).unwrap_or(i64::MAX)),
+                overhead_us: (r.outcome == RequestOutcome::Ok)
+                    .then(|| us(rtt.unwrap_or_default()) - i64::try_from(r.service_time_us).unwrap_or(i64::MAX)),
+                cold: r.cold,
+                outcome: r.outcome,
+                warmup: group.warmup,
+                error: r.error.clone(),
+            });
+        }
+    }
+}
+
 /// Wait for every request in flight and collect its result.
 async fn drain(inflight: &mut JoinSet<ReqResult>, results: &mut Vec<ReqResult>) {
     while let Some(r) = inflight.join_next().await {
@@ -648,160 +672,4 @@ async fn remove_instance(ctx: &Ctx, h: &Handle, rec: &mut InstanceRecord, m: &mu
 
 fn us(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
-struct PlannedRequest {
-    id: u64,
-    work: stampede_core::scenario::WorkKind,
-    duration: Duration,
-    payload: u32,
-    response_size: u32,
-    /// Latency counts from here (the schedule, for open loop), not from when it was sent.
-    scheduled: Instant,
-    timeout: Duration,
-}
-
-struct ReqResult {
-    id: u64,
-    scheduled: Instant,
-    sent_at: Instant,
-    received_at: Option<Instant>,
-    service_time_us: u64,
-    cold: bool,
-    outcome: RequestOutcome,
-    error: Option<String>,
-}
-
-struct Response {
-    service_time_us: u64,
-    cold: bool,
-    payload: String,
-    at: Instant,
-}
-
-type Pending = Arc<std::sync::Mutex<std::collections::HashMap<u64, oneshot::Sender<Response>>>>;
-
-/// A ready action's connection: one writer, one reader task routing responses by id.
-#[derive(Clone)]
-struct Link {
-    tx: Arc<Mutex<Sender<TcpStream>>>,
-    pending: Pending,
-    /// Cancelled when the connection is gone.
-    gone: CancellationToken,
-    reader: Arc<tokio::task::JoinHandle<()>>,
-    /// Requests completed (any outcome), for live progress.
-    done: Arc<AtomicU64>,
-}
-
-impl Link {
-    fn new(conn: stampede_protocol::Conn<TcpStream>, server: Arc<Server>, done: Arc<AtomicU64>) -> Self {
-        let (tx, mut rx) = conn.split();
-        let pending: Pending = Arc::default();
-        let gone = CancellationToken::new();
-        let (p, g) = (pending.clone(), gone.clone());
-        let tx = Arc::new(Mutex::new(tx));
-        let txr = tx.clone();
-        let reader = tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(Message::Response { id, service_time_us, cold, payload }) => {
-                        let at = Instant::now();
-                        if let Some(waiter) = p.lock().expect("pending lock").remove(&id) {
-                            let _ = waiter.send(Response { service_time_us, cold, payload, at });
-                        }
-                    }
-                    Ok(other) => {
-                        server.protocol_error();
-                        txr.lock().await.close(&format!("unexpected `{}` message", other.kind())).await;
-                        break;
-                    }
-                    Err(RecvError::Malformed(e)) => {
-                        server.protocol_error();
-                        txr.lock().await.close(&format!("malformed message: {e}")).await;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            // Dropping the waiters wakes every pending request with "connection lost".
-            p.lock().expect("pending lock").clear();
-            g.cancel();
-        });
-        Link { tx, pending, gone, reader: Arc::new(reader), done }
-    }
-
-    fn lost(&self) -> bool {
-        self.gone.is_cancelled()
-    }
-
-    async fn closed(&self) {
-        self.gone.cancelled().await;
-    }
-
-    async fn stop(&self) {
-        let _ = self.tx.lock().await.send(&Message::Stop).await;
-    }
-
-    fn shutdown(&self) {
-        self.reader.abort();
-    }
-
-    async fn request(&self, r: PlannedRequest) -> ReqResult {
-        let res = self.exchange(r).await;
-        self.done.fetch_add(1, Ordering::Relaxed);
-        res
-    }
-
-    async fn exchange(&self, r: PlannedRequest) -> ReqResult {
-        let payload = request_payload(r.id, r.payload);
-        let (wtx, wrx) = oneshot::channel();
-        self.pending.lock().expect("pending lock").insert(r.id, wtx);
-        let sent_at = Instant::now();
-        let mut res = ReqResult {
-            id: r.id,
-            scheduled: r.scheduled,
-            sent_at,
-            received_at: None,
-            service_time_us: 0,
-            cold: false,
-            outcome: RequestOutcome::Failed,
-            error: None,
-        };
-        let msg = Message::Request {
-            id: r.id,
-            work: r.work,
-            duration_us: u64::try_from(r.duration.as_micros()).unwrap_or(u64::MAX),
-            payload: payload.clone(),
-            response_size: r.response_size,
-        };
-        if self.lost() {
-            res.error = Some("connection lost".into());
-            return res;
-        }
-        if let Err(e) = self.tx.lock().await.send(&msg).await {
-            self.pending.lock().expect("pending lock").remove(&r.id);
-            res.error = Some(e.to_string());
-            return res;
-        }
-        let deadline = tokio::time::Instant::from_std(r.scheduled + r.timeout);
-        match tokio::time::timeout_at(deadline, wrx).await {
-            Ok(Ok(resp)) => {
-                res.received_at = Some(resp.at);
-                res.service_time_us = resp.service_time_us;
-                res.cold = resp.cold;
-                if echo_is_intact(&payload, &resp.payload, r.response_size) {
-                    res.outcome = RequestOutcome::Ok;
-                } else {
-                    res.error = Some("response payload is not the intact echo of the request".into());
-                }
-            }
-            Ok(Err(_)) => res.error = Some("connection lost".into()),
-            Err(_) => {
-                self.pending.lock().expect("pending lock").remove(&r.id);
-                res.outcome = RequestOutcome::TimedOut;
-                res.error = Some(format!("no response within {:?}", r.timeout));
-            }
-        }
-        res
-    }
 }
