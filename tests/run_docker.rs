@@ -10,23 +10,14 @@ use common::*;
 use std::process::Command;
 use std::time::Duration;
 
-const IMAGE: &str = "stampede:latest";
-
 fn require_engine_and_image() {
-    let o = Command::new("docker").args(["image", "inspect", IMAGE]).output().expect("docker CLI");
-    assert!(
-        o.status.success(),
-        "these tests need the Docker engine and the {IMAGE} image: run scripts/test, or build it with \
-         `stampede image build` from the static binary ({})",
-        String::from_utf8_lossy(&o.stderr).trim()
-    );
+    (DOCKER.require)();
 }
 
+/// Containers and networks of the run still present.
 fn leftovers(run_id: &str) -> (usize, usize) {
     let filter = format!("label=stampede.run={run_id}");
-    let c = docker(&["ps", "-aq", "--filter", &filter]).lines().count();
-    let n = docker(&["network", "ls", "-q", "--filter", &filter]).lines().count();
-    (c, n)
+    (docker(&["ps", "-aq", "--filter", &filter]).lines().count(), docker(&["network", "ls", "-q", "--filter", &filter]).lines().count())
 }
 
 fn container_of(run_id: &str, scenario: u32, action: u32) -> Option<String> {
@@ -48,25 +39,11 @@ fn container_of(run_id: &str, scenario: u32, action: u32) -> Option<String> {
 #[test]
 fn docker_run_end_to_end_accounts_for_everything_and_leaves_nothing() {
     let _serial = serial();
-    require_engine_and_image();
-    let dir = tempdir();
-    let out = dir.path().join("r");
-    let o = run(
-        &["run", "--runtime", "docker", "-S", "2", "-A", "10", "-N", "10", "--work", "sleep:10ms", "--out", out.to_str().unwrap()],
-        Duration::from_secs(300),
-    );
-    assert_eq!(o.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    let r = results(&out);
-    let a = &r["accounting"];
-    assert_eq!(a["instances_requested"], 22);
-    assert_eq!(a["instances_ready"], 22);
-    assert_eq!(a["requests_ok"], 200);
-    assert_eq!(a["requests_sent"], 200);
+    let (r, _dir, out, _) = case_clean_run(&DOCKER, [2, 10, 10], "sleep:10ms");
     assert!(r["environment"]["runtime_versions"]["docker"].as_str().unwrap().starts_with("Docker"));
     assert_eq!(r["environment"]["runtime_options"]["cli"]["options"]["docker"]["network"], "host");
 
     let rows = csv_rows(&out.join("instances.csv"));
-    assert_eq!(rows.len(), 1 + 22);
     let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
     for row in &rows[1..] {
         for c in ["requested_us", "created_us", "started_us", "runtime_started_us", "connected_us", "ready_us", "removed_us"] {
@@ -178,24 +155,7 @@ fn a_results_folder_that_cannot_be_written_still_removes_every_container() {
 #[test]
 fn ctrl_c_of_the_docker_driver_writes_results_removes_everything_and_exits_130() {
     let _serial = serial();
-    require_engine_and_image();
-    let dir = tempdir();
-    let out = dir.path().join("r");
-    let mut child = spawn(&[
-        "run", "--runtime", "docker", "-S", "2", "-A", "3", "-N", "200", "--work", "sleep:50ms", "--out", out.to_str().unwrap(),
-    ]);
-    let run_id = wait_run_id(&out, Duration::from_secs(30));
-    wait_until(Duration::from_secs(60), "action container 1/2 starting", || container_of(&run_id, 1, 2));
-    std::thread::sleep(Duration::from_millis(700));
-    signal(child.id() as i32, libc::SIGINT);
-    let status = wait_for(&mut child, Duration::from_secs(120));
-    assert_eq!(status.code(), Some(130));
-    let r = results(&out);
-    assert_eq!(r["run"]["status"], "interrupted");
-    let a = &r["accounting"];
-    assert_balanced(a);
-    assert!(a["requests_ok"].as_u64().unwrap() > 0 && a["requests_not_sent"].as_u64().unwrap() > 0, "{a}");
-    assert_eq!(leftovers(&run_id), (0, 0));
+    case_ctrl_c(&DOCKER, [2, 3, 200], "sleep:50ms", 8);
 }
 
 #[test]

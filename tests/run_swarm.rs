@@ -7,66 +7,23 @@
 mod common;
 
 use common::*;
-use std::process::Command;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 fn require_swarm() {
-    let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-    if state.trim() != "active" {
-        docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-    }
-    let o = Command::new("docker").args(["image", "inspect", "stampede:latest"]).output().expect("docker CLI");
-    assert!(o.status.success(), "the stampede:latest image is missing: run scripts/test or `stampede image build`");
-}
-
-/// Services, containers and networks of a run still present.
-fn leftovers(run_id: &str) -> (usize, usize, usize) {
-    let f = format!("label=stampede.run={run_id}");
-    (
-        docker(&["service", "ls", "-q", "--filter", &f]).lines().count(),
-        docker(&["ps", "-aq", "--filter", &f]).lines().count(),
-        docker(&["network", "ls", "-q", "--filter", &f]).lines().count(),
-    )
-}
-
-/// Swarm removes a service's containers shortly after the service: allow it a moment.
-fn assert_nothing_left(run_id: &str) {
-    let t0 = Instant::now();
-    loop {
-        let left = leftovers(run_id);
-        if left == (0, 0, 0) {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "run {run_id} left (services, containers, networks) = {left:?}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    (SWARM.require)();
 }
 
 #[test]
 fn swarm_run_end_to_end_with_native_task_phases_and_nothing_left() {
     let _serial = serial();
-    require_swarm();
-    let dir = tempdir();
-    let out = dir.path().join("r");
-    let o = run(
-        &["run", "--runtime", "swarm", "-S", "2", "-A", "10", "-N", "10", "--work", "sleep:10ms", "--out", out.to_str().unwrap()],
-        Duration::from_secs(600),
-    );
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
-    let r = results(&out);
-    let a = &r["accounting"];
-    assert_eq!(a["instances_requested"], 22);
-    assert_eq!(a["instances_ready"], 22);
-    assert_eq!(a["requests_sent"], 200);
-    assert_eq!(a["requests_ok"], 200);
+    let (r, _dir, out, stdout) = case_clean_run(&SWARM, [2, 10, 10], "sleep:10ms");
     assert!(r["environment"]["runtime_versions"]["swarm"].as_str().unwrap().contains("swarm"));
     assert_eq!(r["environment"]["runtime_options"]["cli"]["options"]["swarm"]["restart_condition"], "none");
     assert_eq!(r["native_states"], serde_json::json!(["new", "pending", "assigned", "accepted", "preparing", "starting", "running"]));
 
     // Task states per instance in native_states.csv (long format) ...
     let rows = csv_rows(&out.join("instances.csv"));
-    assert_eq!(rows.len(), 1 + 22);
     let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
     let states = csv_rows(&out.join("native_states.csv"));
     assert_eq!(states[0], ["instance_id", "state", "time_us", "source"]);
@@ -89,7 +46,7 @@ fn swarm_run_end_to_end_with_native_task_phases_and_nothing_left() {
         assert_eq!(r["scenario_metrics"][m]["count"], 2, "{m}");
         assert!(stdout.contains(m), "summary lacks {m}:\n{stdout}");
     }
-    assert_nothing_left(r["run"]["id"].as_str().unwrap());
+    assert_nothing_left(&SWARM, r["run"]["id"].as_str().unwrap());
 }
 
 #[test]
@@ -129,30 +86,11 @@ actions = [1]
     assert_eq!(r["metrics"]["pause_latency"]["count"], 1);
     assert_eq!(r["metrics"]["resume_latency"]["count"], 1);
     assert_eq!(r["metrics"]["kill_latency"]["count"], 1);
-    assert_nothing_left(r["run"]["id"].as_str().unwrap());
+    assert_nothing_left(&SWARM, r["run"]["id"].as_str().unwrap());
 }
 
 #[test]
 fn ctrl_c_of_a_swarm_run_removes_every_service_and_exits_130() {
     let _serial = serial();
-    require_swarm();
-    let dir = tempdir();
-    let out = dir.path().join("r");
-    let mut child = spawn(&[
-        "run", "--runtime", "swarm", "-S", "1", "-A", "3", "-N", "200", "--work", "sleep:50ms", "--out", out.to_str().unwrap(),
-    ]);
-    let run_id = wait_run_id(&out, Duration::from_secs(30));
-    // Wait until the scenario and its three actions exist as services, then let them work.
-    let services = || docker(&["service", "ls", "-q", "--filter", &format!("label=stampede.run={run_id}")]).lines().count();
-    wait_until(Duration::from_secs(120), "four services", || (services() >= 4).then_some(()));
-    std::thread::sleep(Duration::from_secs(3));
-    signal(child.id() as i32, libc::SIGINT);
-    let status = wait_for(&mut child, Duration::from_secs(180));
-    assert_eq!(status.code(), Some(130));
-    let r = results(&out);
-    assert_eq!(r["run"]["status"], "interrupted");
-    let a = &r["accounting"];
-    assert_balanced(a);
-    assert!(a["requests_not_sent"].as_u64().unwrap() > 0, "{a}");
-    assert_nothing_left(&run_id);
+    case_ctrl_c(&SWARM, [1, 3, 200], "sleep:50ms", 4);
 }

@@ -177,7 +177,7 @@ mod tests {
     }
 
     fn open_group(iat: Iat, burst: u32, requests: u32) -> Group {
-        let mut group = from_cli(&Overrides { requests: Some(requests), ..Overrides::default() }, &crate::scenario::catalog::ProcessOnly)
+        let mut group = from_cli(&Overrides { requests: Some(requests), ..Overrides::default() }, &crate::scenario::catalog::NoRuntimes)
             .unwrap()
             .groups
             .remove(0);

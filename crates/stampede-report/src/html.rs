@@ -157,6 +157,17 @@ fn start_metric_names(m: &Metrics) -> Vec<String> {
     ordered(owned.iter(), &[]).into_iter().cloned().collect()
 }
 
+/// One figure overlaying the cumulative distributions of `names` (durations, log time axis).
+fn duration_cdfs(hist: &Metrics, names: &[String], id: &str, title: &str, caption: &str) -> String {
+    let series: Vec<Series> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some(Series { label: n.clone(), color: color(i), points: cdf_ms(hist, n)? }))
+        .collect();
+    let legend: Vec<_> = series.iter().map(|s| (s.label.clone(), s.color)).collect();
+    figure(id, title, caption, (!series.is_empty()).then(|| plot::cdf_chart("duration (log scale)", &series)), &legend)
+}
+
 /// The runtime's own phases (`native_phase_<state>`), in the order its states are reached.
 fn native_phase_names(m: &Metrics, native_states: &[String]) -> Vec<String> {
     let owned: Vec<String> = m.names().filter(|n| n.starts_with(NATIVE_PHASE_PREFIX)).map(str::to_owned).collect();
@@ -304,34 +315,21 @@ pub fn render_report_html(r: &Results, instances: &[InstanceRecord]) -> Result<S
 
     // Start-up.
     b.push_str("<h2>Start-up</h2>\n");
-    let phases = start_metric_names(&hist);
-    let series: Vec<Series> = phases
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| Some(Series { label: n.clone(), color: color(i), points: cdf_ms(&hist, n)? }))
-        .collect();
-    let legend: Vec<_> = series.iter().map(|s| (s.label.clone(), s.color)).collect();
-    b.push_str(&figure(
+    b.push_str(&duration_cdfs(
+        &hist,
+        &start_metric_names(&hist),
         "start-phases",
         "Start latency and its phases (actions)",
         "cumulative distribution, log time axis: the further left and the steeper, the better. start_latency = ready − requested; the phases split it (create, start, boot = started→connected, init = connected→ready, entry = started→process entry).",
-        (!series.is_empty()).then(|| plot::cdf_chart("duration (log scale)", &series)),
-        &legend,
     ));
     let native = native_phase_names(&hist, &r.native_states);
     if !native.is_empty() {
-        let series: Vec<Series> = native
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| Some(Series { label: n.clone(), color: color(i), points: cdf_ms(&hist, n)? }))
-            .collect();
-        let legend: Vec<_> = series.iter().map(|s| (s.label.clone(), s.color)).collect();
-        b.push_str(&figure(
+        b.push_str(&duration_cdfs(
+            &hist,
+            &native,
             "native-phases",
             "The runtime's own phases (actions)",
             "cumulative distribution of native_phase_<state>: the time to reach each state the platform reported (its own timestamps) from the previous state seen, the first from requested. Every state with its time is in native_states.csv.",
-            (!series.is_empty()).then(|| plot::cdf_chart("duration (log scale)", &series)),
-            &legend,
         ));
     }
     let (fig, _) = timeline(instances, run_end_us);

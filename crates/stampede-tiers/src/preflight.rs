@@ -140,44 +140,37 @@ impl std::fmt::Display for Finding {
 
 /// Every limit `needs` would break on `host`.
 pub fn check(needs: &Needs, host: &HostLimits) -> Vec<Finding> {
-    let mut out = Vec::new();
     let threads = host.threads_in_use.saturating_add(needs.threads);
     // Some headroom for what else starts meanwhile; a pid limit is hit as a failed fork.
     let want = threads.saturating_add(threads / 4);
-    if threads > host.pid_max {
-        out.push(Finding {
+    let files = needs.driver_files.max(needs.scenario_files);
+    let limits = [
+        Finding {
             limit: "kernel.pid_max",
             need: threads,
             have: host.pid_max,
             fix: format!("raise it: sysctl -w kernel.pid_max={}", want.min(4_194_304)),
-        });
-    }
-    if threads > host.threads_max {
-        out.push(Finding {
+        },
+        Finding {
             limit: "kernel.threads-max",
             need: threads,
             have: host.threads_max,
             fix: format!("raise it: sysctl -w kernel.threads-max={want}"),
-        });
-    }
-    let files = needs.driver_files.max(needs.scenario_files);
-    if files > host.open_files {
-        out.push(Finding {
+        },
+        Finding {
             limit: "open files (RLIMIT_NOFILE)",
             need: files,
             have: host.open_files,
             fix: format!("raise the hard limit: ulimit -Hn {files} (or LimitNOFILE= for a service), then run again"),
-        });
-    }
-    if needs.memory_kib > host.mem_available_kib {
-        out.push(Finding {
+        },
+        Finding {
             limit: "memory (MemAvailable, KiB)",
             need: needs.memory_kib,
             have: host.mem_available_kib,
             fix: "use fewer instances at once (S, A, or groups in sequence) or a larger host".to_owned(),
-        });
-    }
-    out
+        },
+    ];
+    limits.into_iter().filter(|f| f.need > f.have).collect()
 }
 
 #[cfg(test)]

@@ -60,43 +60,17 @@ pub trait RuntimeCatalog: Sync {
     fn names(&self) -> Vec<&'static str>;
 }
 
-/// A catalog of one option-less runtime, for unit tests of the core that need a scenario.
+/// A catalog without runtimes, for unit tests of the core that need a scenario but no runtime
+/// (the default runtime then goes unchecked and without options).
 #[cfg(test)]
-pub(crate) struct ProcessOnly;
+pub(crate) struct NoRuntimes;
 
 #[cfg(test)]
-impl RuntimeInfo for ProcessOnly {
-    fn name(&self) -> &'static str {
-        "process"
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            pause_resume: true,
-            kill: true,
-            image: false,
-            image_filler: false,
-            default_start_concurrency: 64,
-            run_start_concurrency: u32::MAX,
-            native_states: &[],
-            threads_per_instance: 2,
-            memory_per_instance_kib: 4096,
-        }
-    }
-    fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
-        table.allow(&[]);
-        serde_json::Value::Null
-    }
-    fn default_options(&self) -> serde_json::Value {
-        serde_json::Value::Null
-    }
-}
-
-#[cfg(test)]
-impl RuntimeCatalog for ProcessOnly {
-    fn find(&self, name: &str) -> Option<&dyn RuntimeInfo> {
-        (name == "process").then_some(self as &dyn RuntimeInfo)
+impl RuntimeCatalog for NoRuntimes {
+    fn find(&self, _name: &str) -> Option<&dyn RuntimeInfo> {
+        None
     }
     fn names(&self) -> Vec<&'static str> {
-        vec!["process"]
+        Vec::new()
     }
 }
