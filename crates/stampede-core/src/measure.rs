@@ -71,31 +71,37 @@ impl Metric {
         Metric::EvictionProbeWarm,
     ];
 
-    pub const fn name(self) -> &'static str {
+    /// The metric's row of the table: its name and one line on what it measures, between
+    /// which two moments.
+    const fn row(self) -> (&'static str, &'static str) {
         match self {
-            Metric::StartLatency => "start_latency",
-            Metric::PhaseQueue => "phase_queue",
-            Metric::PhaseCreate => "phase_create",
-            Metric::PhaseStart => "phase_start",
-            Metric::PhaseBoot => "phase_boot",
-            Metric::PhaseInit => "phase_init",
-            Metric::PhaseEntry => "phase_entry",
-            Metric::PhaseToEntry => "phase_to_entry",
-            Metric::PhaseEntryToConnect => "phase_entry_to_connect",
-            Metric::PhaseRuntimeBoot => "phase_runtime_boot",
-            Metric::RuntimeStartSkew => "runtime_start_skew",
-            Metric::RequestRtt => "request_rtt",
-            Metric::RequestRttCold => "request_rtt_cold",
-            Metric::RequestRttWarm => "request_rtt_warm",
-            Metric::ServiceTime => "service_time",
-            Metric::Overhead => "overhead",
-            Metric::PauseLatency => "pause_latency",
-            Metric::ResumeLatency => "resume_latency",
-            Metric::KillLatency => "kill_latency",
-            Metric::RemoveLatency => "remove_latency",
-            Metric::EvictionProbeCold => "eviction_probe_cold",
-            Metric::EvictionProbeWarm => "eviction_probe_warm",
+            Metric::StartLatency => ("start_latency", "ready − requested: the cold start as the user feels it, from the runtime call"),
+            Metric::PhaseQueue => ("phase_queue", "queued → requested: waiting for a start slot or a start-rate token in stampede's own queue"),
+            Metric::PhaseCreate => ("phase_create", "requested → created: the runtime's create call"),
+            Metric::PhaseStart => ("phase_start", "created (or requested) → started: the runtime's start call"),
+            Metric::PhaseBoot => ("phase_boot", "started → connected: boot until the websocket handshake was accepted"),
+            Metric::PhaseInit => ("phase_init", "connected → ready"),
+            Metric::PhaseEntry => ("phase_entry", "started → the child's own clock at process entry"),
+            Metric::PhaseToEntry => ("phase_to_entry", "created (or requested) → process entry: the runtime's share of the start"),
+            Metric::PhaseEntryToConnect => ("phase_entry_to_connect", "process entry → connected: the process's own boot and handshake"),
+            Metric::PhaseRuntimeBoot => ("phase_runtime_boot", "the runtime's own start time → connected"),
+            Metric::RuntimeStartSkew => ("runtime_start_skew", "|started − the runtime's own start time|"),
+            Metric::RequestRtt => ("request_rtt", "response received − request scheduled (open loop) or sent (closed loop)"),
+            Metric::RequestRttCold => ("request_rtt_cold", "request_rtt of the first request a process serves"),
+            Metric::RequestRttWarm => ("request_rtt_warm", "request_rtt of every later request"),
+            Metric::ServiceTime => ("service_time", "the work's duration as the action measured it"),
+            Metric::Overhead => ("overhead", "request_rtt − service_time: transport and scheduling"),
+            Metric::PauseLatency => ("pause_latency", "pause call → it returned"),
+            Metric::ResumeLatency => ("resume_latency", "resume call → the next response"),
+            Metric::KillLatency => ("kill_latency", "kill call → it returned"),
+            Metric::RemoveLatency => ("remove_latency", "remove call → it returned"),
+            Metric::EvictionProbeCold => ("eviction_probe_cold", "RTT of an eviction probe that found a fresh (cold) process"),
+            Metric::EvictionProbeWarm => ("eviction_probe_warm", "RTT of an eviction probe that reached the same warm process"),
         }
+    }
+
+    pub const fn name(self) -> &'static str {
+        self.row().0
     }
 
     pub const fn unit(self) -> Unit {
@@ -104,30 +110,7 @@ impl Metric {
 
     /// One line: what it measures, between which two moments.
     pub const fn meaning(self) -> &'static str {
-        match self {
-            Metric::StartLatency => "ready − requested: the cold start as the user feels it, from the runtime call",
-            Metric::PhaseQueue => "queued → requested: waiting for a start slot or a start-rate token in stampede's own queue",
-            Metric::PhaseCreate => "requested → created: the runtime's create call",
-            Metric::PhaseStart => "created (or requested) → started: the runtime's start call",
-            Metric::PhaseBoot => "started → connected: boot until the websocket handshake was accepted",
-            Metric::PhaseInit => "connected → ready",
-            Metric::PhaseEntry => "started → the child's own clock at process entry",
-            Metric::PhaseToEntry => "created (or requested) → process entry: the runtime's share of the start",
-            Metric::PhaseEntryToConnect => "process entry → connected: the process's own boot and handshake",
-            Metric::PhaseRuntimeBoot => "the runtime's own start time → connected",
-            Metric::RuntimeStartSkew => "|started − the runtime's own start time|",
-            Metric::RequestRtt => "response received − request scheduled (open loop) or sent (closed loop)",
-            Metric::RequestRttCold => "request_rtt of the first request a process serves",
-            Metric::RequestRttWarm => "request_rtt of every later request",
-            Metric::ServiceTime => "the work's duration as the action measured it",
-            Metric::Overhead => "request_rtt − service_time: transport and scheduling",
-            Metric::PauseLatency => "pause call → it returned",
-            Metric::ResumeLatency => "resume call → the next response",
-            Metric::KillLatency => "kill call → it returned",
-            Metric::RemoveLatency => "remove call → it returned",
-            Metric::EvictionProbeCold => "RTT of an eviction probe that found a fresh (cold) process",
-            Metric::EvictionProbeWarm => "RTT of an eviction probe that reached the same warm process",
-        }
+        self.row().1
     }
 
     pub fn from_name(name: &str) -> Option<Metric> {

@@ -247,36 +247,29 @@ impl WarningKind {
         WarningKind::FewSamples,
     ];
 
-    pub const fn name(self) -> &'static str {
+    /// The warning's row of the table: its name and what it means.
+    const fn row(self) -> (&'static str, &'static str) {
         match self {
-            WarningKind::AccountingImbalance => "accounting_imbalance",
-            WarningKind::InstancesFailed => "instances_failed",
-            WarningKind::ConnectionsRefused => "connections_refused",
-            WarningKind::RunTimeout => "run_timeout",
-            WarningKind::ClockSkew => "clock_skew",
-            WarningKind::ImageFillerIgnored => "image_filler_ignored",
-            WarningKind::CleanupFailed => "cleanup_failed",
-            WarningKind::DriverCpuSaturated => "driver_cpu_saturated",
-            WarningKind::MachineCpuSaturated => "machine_cpu_saturated",
-            WarningKind::FailureRate => "failure_rate",
-            WarningKind::FewSamples => "few_samples",
+            WarningKind::AccountingImbalance => ("accounting_imbalance", "the accounting identities do not hold (a bug)"),
+            WarningKind::InstancesFailed => ("instances_failed", "instances failed; instances.csv's error column says why"),
+            WarningKind::ConnectionsRefused => ("connections_refused", "connections without the run token were refused"),
+            WarningKind::RunTimeout => ("run_timeout", "the run hit its timeout and was stopped"),
+            WarningKind::ClockSkew => ("clock_skew", "children's clocks disagree with the driver's"),
+            WarningKind::ImageFillerIgnored => ("image_filler_ignored", "image_filler_mb on a runtime without images"),
+            WarningKind::CleanupFailed => ("cleanup_failed", "something of the run could not be removed"),
+            WarningKind::DriverCpuSaturated => ("driver_cpu_saturated", "the driver's CPU was saturated: the numbers measure the load generator"),
+            WarningKind::MachineCpuSaturated => ("machine_cpu_saturated", "the machine's CPUs were saturated"),
+            WarningKind::FailureRate => ("failure_rate", "more than 1 % of requests or instances failed"),
+            WarningKind::FewSamples => ("few_samples", "too few samples for the percentiles shown"),
         }
     }
 
+    pub const fn name(self) -> &'static str {
+        self.row().0
+    }
+
     pub const fn meaning(self) -> &'static str {
-        match self {
-            WarningKind::AccountingImbalance => "the accounting identities do not hold (a bug)",
-            WarningKind::InstancesFailed => "instances failed; instances.csv's error column says why",
-            WarningKind::ConnectionsRefused => "connections without the run token were refused",
-            WarningKind::RunTimeout => "the run hit its timeout and was stopped",
-            WarningKind::ClockSkew => "children's clocks disagree with the driver's",
-            WarningKind::ImageFillerIgnored => "image_filler_mb on a runtime without images",
-            WarningKind::CleanupFailed => "something of the run could not be removed",
-            WarningKind::DriverCpuSaturated => "the driver's CPU was saturated: the numbers measure the load generator",
-            WarningKind::MachineCpuSaturated => "the machine's CPUs were saturated",
-            WarningKind::FailureRate => "more than 1 % of requests or instances failed",
-            WarningKind::FewSamples => "too few samples for the percentiles shown",
-        }
+        self.row().1
     }
 }
 
