@@ -7,8 +7,9 @@
 //! by `stampede image build`), with host networking and the same create+start concurrency (4,
 //! stampede's Docker default per scenario). The raw side is bollard's create + start and
 //! nothing else; stampede's side is a real run (`-S 1 -A N -N 1`), read back from
-//! instances.csv. Its one request sleeps N × 100 ms, so every action outlives the start phase
-//! and no stop/remove competes with the starts (the raw side removes only after timing too). Raw containers run the action tier against a listener that accepts and holds
+//! instances.csv. It holds its group (`hold = "all_ready"`), so every action outlives the start
+//! phase and no stop/remove competes with the starts (the raw side removes only after timing
+//! too). Raw containers run the action tier against a listener that accepts and holds
 //! connections, so both sides keep the same processes alive. The machine is shared and noisy:
 //! the ratio, measured back to back, is the figure to read — not the absolute rates.
 
@@ -118,9 +119,8 @@ fn through_stampede(n: usize) -> (f64, f64) {
     std::fs::write(
         &scenario,
         format!(
-            "name = \"bench\"\n[[group]]\nruntime = \"docker\"\nscenarios = 1\nactions = {n}\nrequests = 1\nwork = \"sleep:{}ms\"\n\
-             start_concurrency = {CONCURRENCY}\ndocker = {{ network = \"host\" }}\ntimeouts = {{ ready = \"300s\", request = \"600s\" }}\n",
-            n * 100
+            "name = \"bench\"\n[[group]]\nruntime = \"docker\"\nscenarios = 1\nactions = {n}\nrequests = 1\nwork = \"sleep:1ms\"\n\
+             hold = \"all_ready\"\nstart_concurrency = {CONCURRENCY}\ndocker = {{ network = \"host\" }}\n"
         ),
     )
     .unwrap();
