@@ -152,6 +152,28 @@ fn ctrl_c_keeps_runs_done_and_resume_completes() {
     assert_eq!(sweep["runs"][0]["run_id"], first_run_id, "--resume does not run again what was done");
 }
 
+/// The ready-made comparisons of `scenarios/sweeps/` plan and validate (every point, as
+/// `stampede sweep` checks them before running), and each has several points.
+#[test]
+fn every_ready_made_sweep_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/sweeps");
+    let registry = stampede::registry::registry(bin());
+    let mut n = 0;
+    for path in std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "toml")) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with('#'), "{} must start with a comment saying what it compares", path.display());
+        let plan = stampede::sweep_plan::Plan::new(&text, &[], None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(plan.points.len() >= 2, "{}: a comparison needs two points at least", path.display());
+        for i in 0..plan.points.len() {
+            let point = plan.point_text(i).unwrap();
+            stampede_core::scenario::from_str(&point, Some(&path), &Default::default(), &registry)
+                .unwrap_or_else(|e| panic!("{} point {i}: {e}", path.display()));
+        }
+        n += 1;
+    }
+    assert!(n >= 3, "expected the ready-made sweeps in {}", root.display());
+}
+
 /// Every `<figure class="plot">` of a page: (id, its svg).
 fn figures(html: &str) -> Vec<(String, String)> {
     html.split("<figure class=\"plot")

@@ -116,7 +116,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  stampede sweep scenarios/docker-concurrency.toml\n  \
+#[command(after_help = "Examples:\n  stampede sweep scenarios/sweeps/docker-concurrency.toml\n  \
 stampede sweep scenarios/hello.toml --set start_concurrency=1,2,4,8 --set runtime=process,docker --repeat 3 --out results/sw\n  \
 stampede sweep --resume results/sw\n\nFields: any key of the file's first [[group]], dotted for tables (docker.network, \
 swarm.network, start_rate.qps); `run.` addresses the file's top level (run.start_rate.qps); seed and timeout are top-level. \

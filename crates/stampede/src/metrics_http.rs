@@ -211,7 +211,7 @@ impl SweepMetrics {
             Box::pin(async move { me.text().await })
         })
         .await?;
-        eprintln!("sweep: metrics on http://{bound}/metrics");
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("sweep: metrics on http://{bound}/metrics\n"));
         Ok(m)
     }
 

@@ -362,7 +362,8 @@ async fn run_one(
             if let Some(pid) = pid {
                 interrupt(pid);
             }
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "\nsweep: {} the current run (Ctrl-C again to clean up now)",
                 if seen == 1 { "stopping" } else { "cleaning up" }
             );
