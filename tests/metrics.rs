@@ -138,3 +138,36 @@ fn metrics_addr_in_use_is_invalid_input() {
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--metrics-addr"));
 }
+
+/// A sweep's endpoint follows the whole sweep: its own progress, and the current run's metrics
+/// relayed from that run's endpoint.
+#[test]
+fn sweep_metrics_relay_the_current_run() {
+    use std::io::BufRead as _;
+    let _g = serial();
+    let dir = tempdir();
+    let base = dir.path().join("base.toml");
+    std::fs::write(&base, "# metrics sweep\nname = \"msweep\"\n[[group]]\nscenarios = 1\nactions = 4\nrequests = 20\nwork = \"sleep:50ms\"\n").unwrap();
+    let out = dir.path().join("sw");
+    let mut child = spawn(&["sweep", base.to_str().unwrap(), "--set", "actions=3,4", "--repeat", "1", "--out", out.to_str().unwrap(), "--metrics-addr", "127.0.0.1:0"]);
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the sweep ended without saying where its metrics are");
+        if let Some(a) = line.trim().strip_prefix("sweep: metrics on http://") {
+            break a.trim_end_matches("/metrics").to_owned();
+        }
+    };
+    // Keep draining stderr so the sweep never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let text = wait_until(Duration::from_secs(120), "a scrape with a run's metrics", || {
+        let text = scrape(&addr)?;
+        let s = parse(&text);
+        s.samples.iter().any(|x| x.metric == "stampede_instances_ready_total").then_some(text)
+    });
+    let s = parse(&text);
+    assert_eq!(value(&s, "stampede_sweep_runs", &[]), 2.0);
+    assert!(value(&s, "stampede_instances_requested_total", &[("group", "group-0")]) >= 1.0, "{text}");
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(0));
+}

@@ -97,6 +97,7 @@ impl LiveProgress {
         })
     }
     fn update(&self, id: &str, p: Progress) {
+        self.live.progress(id, p);
         self.per_scenario.lock().expect("progress lock").insert(id.to_owned(), p);
     }
 }
@@ -472,7 +473,7 @@ async fn run_one_scenario(
     };
     out.accounting.instances_requested += 1;
     ctx.progress.scenarios_launched.fetch_add(1, Ordering::Relaxed);
-    ctx.progress.live.scenario_requested(g, s);
+    ctx.progress.live.scenario_requested(g, s, &instance_id);
     // A scenario has to start its own runtime client before it is ready; give it the group's
     // ready timeout on top of the launch.
     let launched = launcher
@@ -507,10 +508,7 @@ async fn run_one_scenario(
     let report = loop {
         tokio::select! {
             m = rx.recv() => match m {
-                Ok(Message::Progress(p)) => {
-                    ctx.progress.update(&instance_id, p);
-                    ctx.progress.live.progress(g, s, p);
-                }
+                Ok(Message::Progress(p)) => ctx.progress.update(&instance_id, p),
                 Ok(Message::Report(r)) => break Some(r),
                 Ok(Message::Error { message }) => tracing::warn!("scenario {instance_id}: {message}"),
                 Ok(other) => tracing::warn!("scenario {instance_id} sent unexpected `{}`", other.kind()),

@@ -31,6 +31,8 @@ struct Inner {
     run_id: String,
     finished: bool,
     groups: Vec<GroupLive>,
+    /// Scenario instance id → (group, scenario), for progress messages, which carry the id.
+    ids: std::collections::HashMap<String, (u32, u32)>,
 }
 
 #[derive(Debug, Default)]
@@ -103,7 +105,8 @@ impl LiveMetrics {
         });
     }
 
-    pub(crate) fn scenario_requested(&self, g: u32, s: u32) {
+    pub(crate) fn scenario_requested(&self, g: u32, s: u32, instance_id: &str) {
+        self.with(|i| i.ids.insert(instance_id.to_owned(), (g, s)));
         self.set(g, s, ScenarioLive::Launching);
     }
     pub(crate) fn scenario_ready(&self, g: u32, s: u32) {
@@ -112,8 +115,10 @@ impl LiveMetrics {
     pub(crate) fn scenario_failed(&self, g: u32, s: u32) {
         self.set(g, s, ScenarioLive::Failed);
     }
-    pub(crate) fn progress(&self, g: u32, s: u32, p: Progress) {
-        self.set(g, s, ScenarioLive::Working(p));
+    pub(crate) fn progress(&self, instance_id: &str, p: Progress) {
+        if let Some((g, s)) = self.with(|i| i.ids.get(instance_id).copied()) {
+            self.set(g, s, ScenarioLive::Working(p));
+        }
     }
     /// A scenario's report: its actions' accounting and histograms, as merged into results.
     pub(crate) fn reported(&self, g: u32, s: u32, accounting: Accounting, metrics: &Metrics) {
@@ -200,14 +205,13 @@ mod tests {
     fn counters_become_the_reports_accounting() {
         let live = LiveMetrics::default();
         live.start("r1", [("g".to_owned(), "process".to_owned())].into_iter());
-        live.scenario_requested(0, 0);
-        live.scenario_requested(0, 1);
+        live.scenario_requested(0, 0, "r1-g0-s0");
+        live.scenario_requested(0, 1, "r1-g0-s1");
         let s = &live.snapshot().groups[0];
         assert_eq!((s.instances_requested, s.launches_in_flight), (2, 2));
         live.scenario_ready(0, 0);
         live.progress(
-            0,
-            0,
+            "r1-g0-s0",
             Progress {
                 actions_launched: 3,
                 actions_ready: 1,
