@@ -390,9 +390,9 @@ fn x_positions(sweep: &Sweep) -> (Vec<(String, f64)>, &'static str) {
 pub fn render_sweep_html(sweep: &Sweep, summary: &[PointSummary]) -> String {
     let mut b = String::new();
     let runs_done = sweep.runs.iter().filter(|r| r.status != RunStatus::Pending).count();
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<h1>stampede sweep · {}</h1><p class=\"meta\">{} points × {} repeats · {} of {} runs done · status {:?} · scenario <code>{}</code></p>\n",
+        "<h1>stampede sweep · {}</h1><p class=\"meta\">{} points × {} repeats · {} of {} runs done · status {:?} · scenario <code>{}</code></p>",
         escape(&sweep.name),
         sweep.points.len(),
         sweep.repeat,
