@@ -6,6 +6,7 @@
 //! - [`html`]: `report.html`, one self-contained page per results folder; [`plot`] draws its
 //!   charts (plotters, SVG).
 //! - [`compare`]: several folders side by side (terminal table and `compare.html`).
+//! - [`sweep`]: a sweep's `sweep.json`, `sweep.csv` and `sweep.html` (curves over the swept axis).
 //! - [`warnings`]: what the user should do about a run (CPU saturation, failures, clock skew,
 //!   thin percentiles), computed once and stored in `results.warnings`.
 
@@ -14,6 +15,7 @@ pub mod files;
 pub mod html;
 pub mod plot;
 pub mod summary;
+pub mod sweep;
 pub mod warnings;
 
 pub use compare::{compare_text, render_compare_html, write_compare_html, ComparedRun};

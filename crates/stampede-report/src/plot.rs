@@ -312,3 +312,97 @@ pub fn bar_chart(x_desc: &str, bars: &[StackedBar]) -> Result<String, String> {
         Ok(())
     })
 }
+
+/// One point of a [`BandSeries`]: the median of a sweep point's repeats and their range.
+#[derive(Debug, Clone, Copy)]
+pub struct BandPoint {
+    pub x: f64,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Drawn filled when the point differs from its reference beyond the spread, hollow when not.
+    pub significant: bool,
+}
+
+/// A series of a sweep chart: a median line inside a min–max band.
+#[derive(Debug, Clone)]
+pub struct BandSeries {
+    pub label: String,
+    pub color: RGBColor,
+    pub points: Vec<BandPoint>,
+}
+
+/// Medians as lines with markers, each series inside its translucent min–max band. `x_ticks`
+/// are the swept values and where they sit on the x axis; only they get tick labels.
+pub fn band_chart(
+    x_desc: &str,
+    y_desc: &str,
+    x_ticks: &[(String, f64)],
+    series: &[BandSeries],
+) -> Result<String, String> {
+    let xs = || x_ticks.iter().map(|t| t.1);
+    let (x_lo, x_hi) = (xs().fold(f64::MAX, f64::min), xs().fold(f64::MIN, f64::max));
+    let pad = ((x_hi - x_lo) * 0.06).max(0.3);
+    let y_max =
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.max)).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let y_max = if y_max > 0.0 { y_max * 1.12 } else { 1.0 };
+    svg(320, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(42)
+            .y_label_area_size(64)
+            .build_cartesian_2d((x_lo - pad)..(x_hi + pad), 0f64..y_max)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            // The swept values are the only x ticks worth a label: drawn below, one per value.
+            .x_labels(0)
+            .disable_x_mesh()
+            .light_line_style(BLACK.mix(0.05))
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(err)?;
+        for s in series {
+            let c = s.color;
+            let mut band: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x, p.max)).collect();
+            band.extend(s.points.iter().rev().map(|p| (p.x, p.min)));
+            if s.points.len() > 1 {
+                chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled()))).map_err(err)?;
+            }
+            // Each point's own range as a whisker: the band of a single point is a line.
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|p| PathElement::new(vec![(p.x, p.min), (p.x, p.max)], c.mix(0.7).stroke_width(1))),
+                )
+                .map_err(err)?;
+            chart
+                .draw_series(LineSeries::new(s.points.iter().map(|p| (p.x, p.median)), c.stroke_width(2)))
+                .map_err(err)?;
+            chart
+                .draw_series(s.points.iter().map(|p| {
+                    let style = if p.significant { c.filled() } else { WHITE.filled() };
+                    Circle::new((p.x, p.median), 4, style)
+                }))
+                .map_err(err)?;
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .filter(|p| !p.significant)
+                        .map(|p| Circle::new((p.x, p.median), 4, c.stroke_width(2))),
+                )
+                .map_err(err)?;
+        }
+        for (label, x) in x_ticks {
+            let (px, py) = chart.backend_coord(&(*x, 0.0));
+            let width = 7 * label.chars().count() as i32;
+            root.draw(&PathElement::new(vec![(px, py), (px, py + 5)], BLACK.stroke_width(1))).map_err(err)?;
+            root.draw(&Text::new(label.clone(), (px - width / 2, py + 8), ("sans-serif", 13).into_font().color(&BLACK))).map_err(err)?;
+        }
+        Ok(())
+    })
+}

@@ -80,6 +80,8 @@ pub struct LiveProgress {
     /// Total requests planned for the whole run (for an ETA).
     pub requests_planned: AtomicU64,
     pub started: Mutex<Option<Instant>>,
+    /// The same events, per group, for the `--metrics-addr` endpoint.
+    pub live: crate::live::LiveMetrics,
 }
 
 impl LiveProgress {
@@ -96,6 +98,7 @@ impl LiveProgress {
         })
     }
     fn update(&self, id: &str, p: Progress) {
+        self.live.progress(id, p);
         self.per_scenario.lock().expect("progress lock").insert(id.to_owned(), p);
     }
 }
@@ -158,6 +161,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
     let mut results = empty_results(&run_id, &scenario, seed, &clock, &cfg);
     stampede_report::write_results_json(&cfg.out_dir, &results)?;
     *cfg.progress.started.lock().expect("progress lock") = Some(Instant::now());
+    cfg.progress.live.start(&run_id, scenario.groups.iter().map(|g| (g.name.clone(), g.runtime.to_string())));
 
     // 2. Preflight every runtime used, before anything starts: each (runtime, options) is
     // connected once, each (runtime, image) checked once.
@@ -475,6 +479,7 @@ async fn run_one_scenario(
     };
     out.accounting.instances_requested += 1;
     ctx.progress.scenarios_launched.fetch_add(1, Ordering::Relaxed);
+    ctx.progress.live.scenario_requested(g, s, &instance_id);
     // A scenario has to start its own runtime client before it is ready; give it the group's
     // ready timeout on top of the launch.
     let launched = launcher
@@ -492,11 +497,13 @@ async fn run_one_scenario(
             out.accounting.requests_planned += planned;
             out.accounting.requests_not_sent += planned;
             ctx.progress.scenarios_failed.fetch_add(1, Ordering::Relaxed);
+            ctx.progress.live.scenario_failed(g, s);
             out.instances.push(rec);
             return out;
         }
     };
     ctx.progress.scenarios_ready.fetch_add(1, Ordering::Relaxed);
+    ctx.progress.live.scenario_ready(g, s);
     let offset = ctx.clock.align(child.anchor_unix_us);
     let (mut tx, mut rx) = child.conn.split();
 
@@ -566,6 +573,7 @@ async fn run_one_scenario(
             match Metrics::from_wire(&r.metrics) {
                 Ok(m) => {
                     let _ = out.metrics.merge(&m);
+                    ctx.progress.live.reported(g, s, r.accounting, &m);
                 }
                 Err(e) => tracing::error!("scenario {instance_id}: {e}"),
             }
@@ -606,6 +614,7 @@ async fn run_one_scenario(
             out.accounting.requests_planned += planned;
             out.accounting.requests_not_sent += planned;
             ctx.progress.scenarios_failed.fetch_add(1, Ordering::Relaxed);
+            ctx.progress.live.scenario_failed(g, s);
             let _ = tx.send(&Message::Stop).await;
         }
     }

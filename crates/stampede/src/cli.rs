@@ -31,6 +31,9 @@ pub enum Command {
     Image(ImageCommand),
     /// Re-render a results folder's report.html and print its summary.
     Report(ReportArgs),
+    /// Run one scenario over a matrix of settings (`--set FIELD=V1,V2,…`), each point K times,
+    /// and draw the curves: sweep.json, sweep.csv, sweep.html and every run's folder.
+    Sweep(SweepArgs),
     /// Put results folders side by side: the same metrics per run, ratios to the first, and
     /// compare.html with overlaid distributions.
     Compare(CompareArgs),
@@ -103,6 +106,56 @@ pub struct RunArgs {
     /// Print the results as JSON on stdout instead of the summary (for scripts).
     #[arg(long)]
     pub json: bool,
+    /// Serve live Prometheus metrics at http://ADDR/metrics during the run (e.g.
+    /// 127.0.0.1:9464; port 0 picks a free one) [default: none].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Keep serving the final metrics this long after the run (so a scraper sees the end);
+    /// Ctrl-C ends it early. E.g. 30s.
+    #[arg(long, value_name = "DURATION", requires = "metrics_addr")]
+    pub metrics_linger: Option<String>,
+    /// Internal (sweeps): write the metrics endpoint's bound address into this file.
+    #[arg(long, hide = true, requires = "metrics_addr")]
+    pub metrics_addr_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  stampede sweep scenarios/sweeps/docker-concurrency.toml\n  \
+stampede sweep scenarios/hello.toml --set start_concurrency=1,2,4,8 --set runtime=process,docker --repeat 3 --out results/sw\n  \
+stampede sweep --resume results/sw\n\nFields: any key of the file's first [[group]], dotted for tables (docker.network, \
+swarm.network, start_rate.qps); `run.` addresses the file's top level (run.start_rate.qps); seed and timeout are top-level. \
+A [sweep] table in the file may give repeat, x, set = { FIELD = [values] } and points = [{ FIELD = value, … }].\n\n\
+Exit codes: 0 every run ok; 1 some run failed (recorded, the sweep went on); 2 invalid input (checked for every point \
+before anything runs); 130 interrupted (runs done are kept, the current run cleaned up; continue with --resume).")]
+pub struct SweepArgs {
+    /// Scenario file the points are made from (its first group is what --set changes).
+    #[arg(required_unless_present = "resume")]
+    pub scenario: Option<PathBuf>,
+    /// An axis: FIELD=V1,V2,… (repeatable; the points are the cross product of all axes).
+    #[arg(long = "set", value_name = "FIELD=V1,V2,…")]
+    pub set: Vec<String>,
+    /// Runs per point [default: the file's [sweep] repeat, else 3].
+    #[arg(long)]
+    pub repeat: Option<u32>,
+    /// The axis plotted along x [default: the first numeric axis]; the others make series.
+    #[arg(long)]
+    pub x: Option<String>,
+    /// Sweep folder [default: results/sweep-<time>-<scenario>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted sweep in DIR (runs done are kept).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Image for container runtimes, passed to every run (e.g. an image ID).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Serve live Prometheus metrics at http://ADDR/metrics: the sweep's progress and the
+    /// current run's metrics [default: none].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// No progress lines (sweep.json still records everything).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

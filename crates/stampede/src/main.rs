@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod metrics_http;
 
 
 use clap::Parser;

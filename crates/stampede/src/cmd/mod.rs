@@ -7,6 +7,7 @@ mod progress;
 mod report;
 mod run;
 mod runtimes;
+mod sweep;
 
 use crate::cli::{Cli, Command};
 
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Image(c) => image::run(c),
         Command::Report(args) => report::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Runtimes => runtimes::run(),
         Command::Scenario => {
             let registry = std::sync::Arc::new(stampede::registry::this_binary()?);

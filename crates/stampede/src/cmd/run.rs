@@ -63,8 +63,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
 
     // The machine-wide CPU reading the driver-saturation warning is judged against.
     stampede_report::warnings::mark_run_start();
+    let linger = args
+        .metrics_linger
+        .as_deref()
+        .map(|d| scenario::parse_duration(d).map_err(|e| with_code(anyhow::anyhow!("--metrics-linger: {e}"), exit::INVALID_INPUT)))
+        .transpose()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let outcome = rt.block_on(async {
+        // The live endpoint is up before the run starts, so a scraper sees it from the first launch.
+        if let Some(addr) = args.metrics_addr {
+            let bound = crate::metrics_http::serve_run(addr, progress.clone()).await.map_err(|e| with_code(e, exit::INVALID_INPUT))?;
+            if let Some(file) = &args.metrics_addr_file {
+                std::fs::write(file, bound.to_string())?;
+            } else if !args.quiet && !args.json {
+                eprintln!("metrics on http://{bound}/metrics");
+            }
+        }
         let interrupt = Interrupt::default();
         // First Ctrl-C: stop, drain, report, clean up. Second: clean up now.
         let signals = {
@@ -90,7 +104,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
         let bar = show_progress.then(super::progress::bar);
         let ticker = bar.clone().map(|b| tokio::spawn(super::progress::show(progress.clone(), b)));
-        let r = driver::run(cfg, interrupt).await;
+        let r = driver::run(cfg, interrupt.clone()).await;
+        progress.live.finish();
+        // Hold the final numbers for a scraper; a Ctrl-C (the signal task is still there) ends it.
+        if let (Some(linger), Ok(_)) = (linger, &r) {
+            if !interrupt.stop.is_cancelled() {
+                tokio::select! { _ = tokio::time::sleep(linger) => {}, _ = interrupt.stop.cancelled() => {} }
+            }
+        }
         if let Some(t) = ticker {
             t.abort();
         }
@@ -98,8 +119,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             b.finish_and_clear();
         }
         signals.abort();
-        r
-    });
+        anyhow::Ok(r)
+    })?;
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
