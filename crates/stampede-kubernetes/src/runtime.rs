@@ -61,6 +61,8 @@ pub struct KubernetesRuntime {
     watches: tokio::sync::Mutex<HashMap<String, Arc<PodWatch>>>,
     /// Pod name → the watch that follows it.
     followed: Mutex<HashMap<String, Arc<PodWatch>>>,
+    /// Pods we asked the API to delete (kill), so `remove` does not ask twice.
+    deleted: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for KubernetesRuntime {
@@ -95,6 +97,7 @@ impl KubernetesRuntime {
             pacer,
             watches: Default::default(),
             followed: Default::default(),
+            deleted: Default::default(),
         })
     }
 
@@ -491,6 +494,7 @@ impl Runtime for KubernetesRuntime {
 
     async fn kill(&self, h: &Handle) -> Result<(), RuntimeError> {
         let ns = h.detail.clone().unwrap_or_default();
+        self.deleted.lock().expect("deleted lock").insert(h.id.clone());
         self.pacer.acquire().await;
         match self.pods(&ns).delete(&h.id, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await {
             Ok(_) => Ok(()),
@@ -501,13 +505,19 @@ impl Runtime for KubernetesRuntime {
 
     async fn remove(&self, h: &Handle) -> Result<(), RuntimeError> {
         let watch = self.watch_of(&h.id);
-        if !watch.as_ref().is_some_and(|w| w.track(&h.id).gone) {
+        // Decided by what we asked, not by how far the watch got: the same calls every time.
+        if !self.deleted.lock().expect("deleted lock").contains(&h.id) {
             self.kill(h).await?;
         }
         let Some(w) = watch else { return Ok(()) };
         let gone = tokio::time::timeout(GONE_TIMEOUT, w.wait_for(&h.id, |t| t.gone.then_some(()))).await;
         match gone {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                w.forget(&h.id);
+                self.followed.lock().expect("followed lock").remove(&h.id);
+                self.deleted.lock().expect("deleted lock").remove(&h.id);
+                Ok(())
+            }
             Ok(Err(why)) => Err(KubeError::WatchBroken(why).into_control("remove", &h.id)),
             Err(_) => Err(KubeError::NotGone { what: format!("pod {}", h.id), after: GONE_TIMEOUT }.into_control("remove", &h.id)),
         }

@@ -66,6 +66,9 @@ impl PodTrack {
     /// Fold one observed version of the pod into the track, received at `now_us`.
     pub fn observe(&mut self, pod: &Pod, now_us: i64) {
         let Some(status) = &pod.status else { return };
+        // States first reached in this event are recorded in STATES order (one event often
+        // brings phase Running and ContainersReady together).
+        let mut reached: Vec<&str> = Vec::new();
         for c in status.conditions.iter().flatten() {
             let state = match c.type_.as_str() {
                 "PodScheduled" => "scheduled",
@@ -74,7 +77,7 @@ impl PodTrack {
                 _ => continue,
             };
             if c.status == "True" {
-                self.saw(state, now_us);
+                reached.push(state);
                 if let Some(t) = &c.last_transition_time {
                     self.api_time(state, t);
                 }
@@ -83,7 +86,10 @@ impl PodTrack {
             }
         }
         if status.phase.as_deref() == Some("Running") {
-            self.saw("running", now_us);
+            reached.push("running");
+        }
+        for state in STATES.iter().filter(|s| reached.contains(s)) {
+            self.saw(state, now_us);
         }
         if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
             self.ended = true;

@@ -11,7 +11,7 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, StreamBody};
+use http_body_util::{Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -268,6 +268,8 @@ impl Recorder {
 pub const IMAGE: &str = "stampede:k8s";
 pub const MISSING_IMAGE: &str = "stampede:not-on-this-node";
 pub const RUN_ID: &str = "rec1";
+/// Fixed, so the recorded pod specs are the same in every replay.
+pub const HOLD_PORT: u16 = 39123;
 
 pub fn options() -> KubernetesOptions {
     KubernetesOptions {
@@ -293,8 +295,12 @@ fn spec(scenario: u32, action: u32, image: &str) -> LaunchSpec {
         action: Some(action),
         image: image.into(),
         args: vec!["action".into()],
-        // Nothing listens there: the action starts, fails to connect and exits.
-        env: vec![("STAMPEDE_CALLBACK".into(), "ws://127.0.0.1:9/".into()), ("STAMPEDE_TOKEN".into(), "t".into())],
+        // A listener that accepts and never answers (see `script`): the action stays running.
+        env: vec![(
+            "STAMPEDE_CALLBACK".into(),
+            format!("ws://127.0.0.1:{HOLD_PORT}/")),
+            ("STAMPEDE_TOKEN".into(), "t".into()),
+        ],
     }
 }
 
@@ -323,14 +329,23 @@ async fn wait_until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
 /// The script: a run's namespace and rights; a pod that runs, killed and removed; a pod whose
 /// image is not on the node; an unschedulable pod; the run removed.
 pub async fn script(url: &str) -> Result<Seen, RuntimeError> {
+    // While recording, the pod's action dials this and waits for a handshake that never comes
+    // (in a replay nothing dials it, and the port may be taken: then there is nothing to hold).
+    let mut held = Vec::new();
+    let hold = tokio::net::TcpListener::bind(("127.0.0.1", HOLD_PORT)).await.ok();
     let rt = runtime(url, options());
     let version = rt.preflight(IMAGE).await?;
     rt.begin_run(RUN_ID).await?;
 
     let ok = rt.launch(&spec(0, 0, IMAGE)).await?.handle;
     let native = wait_until("the pod running", async || {
+        if let Some(l) = &hold {
+            if let Ok(Ok((s, _))) = tokio::time::timeout(Duration::from_millis(1), l.accept()).await {
+                held.push(s);
+            }
+        }
         let n = rt.native_times(&ok).await;
-        n.states.iter().any(|(s, _)| s == "running").then_some(n)
+        n.states.iter().any(|(s, _)| s == "containers_ready").then_some(n)
     })
     .await;
     rt.kill(&ok).await?;
