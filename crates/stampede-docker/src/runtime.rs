@@ -415,7 +415,7 @@ impl Runtime for DockerRuntime {
                 None
             }
         };
-        NativeTimes { started_unix_us, states: Vec::new(), source: "" }
+        NativeTimes { started_unix_us, ..Default::default() }
     }
 
     async fn is_running(&self, h: &Handle) -> bool {

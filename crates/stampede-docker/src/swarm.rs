@@ -642,7 +642,7 @@ impl Runtime for SwarmRuntime {
                 None
             }
         };
-        NativeTimes { started_unix_us, states: task_states, source: "swarm_task_status" }
+        NativeTimes { started_unix_us, states: task_states, source: "swarm_task_status", ..Default::default() }
     }
 
     /// The task is `running` and so is its container (a killed container shows before its task

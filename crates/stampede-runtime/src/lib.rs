@@ -107,6 +107,11 @@ pub struct NativeTimes {
     /// Where the state times come from, e.g. `swarm_task_status` (the `source` column of
     /// native_states.csv).
     pub source: &'static str,
+    /// The same or similar states from a second, coarser clock kept beside `states` for
+    /// comparison (e.g. API timestamps of one-second resolution): rows of native_states.csv
+    /// with `reference_source`, never turned into phases.
+    pub reference: Vec<(String, i64)>,
+    pub reference_source: &'static str,
 }
 
 /// Any error a platform client returns, kept whole so its chain can be printed.
@@ -167,6 +172,13 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// 127.0.0.1 only (nothing exposed beyond this machine).
     fn children_dial_loopback(&self) -> bool;
 
+    /// Create what every instance of run `run_id` shares (e.g. a namespace and the rights its
+    /// scenarios need), once, by the driver after preflight and before any launch; undone by
+    /// `remove_run`. A failure means the runtime cannot be used (exit 3).
+    async fn begin_run(&self, _run_id: &str) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     /// Prepare what a scenario's instances need (e.g. its own network). Idempotent.
     async fn prepare(&self, _spec: &LaunchSpec) -> Result<(), RuntimeError> {
         Ok(())
@@ -189,6 +201,13 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// The platform's own timestamps for an instance, where it has them.
     async fn native_times(&self, _h: &Handle) -> NativeTimes {
         NativeTimes::default()
+    }
+
+    /// Resolves, with the platform's reason, once it says the launched instance can never
+    /// start (unschedulable, image missing): the launch then fails at once instead of at its
+    /// ready timeout. Default: the platform never says so (pending for ever).
+    async fn wait_failed(&self, _h: &Handle) -> String {
+        std::future::pending().await
     }
 
     /// Whether the instance is still running (process alive, container running).

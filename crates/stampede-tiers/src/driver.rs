@@ -228,6 +228,19 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
         }
         group_runtimes.push(scenario_rt);
     }
+    // What each runtime's instances share for this run (a namespace, rights), once per
+    // connected runtime; torn down by `remove_run` with the rest.
+    for rt in connected.values() {
+        if let Err(e) = rt.begin_run(&run_id).await {
+            // Whatever of it was created already goes again.
+            for rt in connected.values() {
+                if let Err(e) = rt.remove_run(Some(&run_id)).await {
+                    tracing::error!("{}", e.chain());
+                }
+            }
+            return Err(DriverError::RuntimeUnavailable(e));
+        }
+    }
     results.scenario = scenario.clone();
     stampede_report::write_results_json(&cfg.out_dir, &results)?;
 
@@ -622,7 +635,7 @@ async fn run_one_scenario(
     let native = launcher.runtime.native_times(&child.handle).await;
     let states = runtimes::apply_native(&mut rec, &native, &ctx.clock);
     record_start_metrics(&mut out.scenario_metrics, &rec);
-    runtimes::record_native_phases(&mut out.scenario_metrics, &rec, &states);
+    runtimes::record_native_phases(&mut out.scenario_metrics, &rec, &states, native.source);
     out.native_states.extend(states);
     let t0 = Instant::now();
     match launcher.runtime.remove(&child.handle).await {

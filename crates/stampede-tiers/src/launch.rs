@@ -112,9 +112,10 @@ impl Launcher {
         rec.started_us = Some(self.clock.us_at(launched.started));
         let handle = launched.handle;
 
-        // 2. Its connection and hello.
+        // 2. Its connection and hello — unless the platform says first that it can never start.
         let arrival = tokio::select! {
             a = arrival_rx => a.ok(),
+            why = self.runtime.wait_failed(&handle) => return fail(rec, why, Some(handle)),
             _ = tokio::time::sleep_until(deadline) => None,
             _ = cancel.cancelled() => return fail(rec, "interrupted before it connected".into(), Some(handle)),
         };

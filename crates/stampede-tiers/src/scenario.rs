@@ -473,7 +473,7 @@ async fn run_instance(
     // Now that the runtime's own timestamps are in, the start phases are complete.
     if rec.ready_us.is_some() {
         record_start_metrics(&mut out.metrics, &rec);
-        runtimes::record_native_phases(&mut out.metrics, &rec, &states);
+        runtimes::record_native_phases(&mut out.metrics, &rec, &states, native.source);
     }
     out.native_states.extend(states);
     remove_instance(ctx, &handle, &mut rec, &mut out.metrics).await;

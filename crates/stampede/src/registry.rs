@@ -11,6 +11,7 @@ pub fn registry(exe: std::path::PathBuf) -> Registry {
         .with(ProcessProvider::new(exe))
         .with(stampede_docker::DockerProvider)
         .with(stampede_docker::SwarmProvider)
+        .with(stampede_kubernetes::KubernetesProvider)
 }
 
 /// The registry of this very binary.
