@@ -577,9 +577,9 @@ fn a_pause_step_on_a_runtime_that_cannot_pause_is_refused_at_its_line() {
 fn an_unknown_runtime_lists_the_catalog() {
     let err = invalid("[[group]]\nruntime = \"nomad\"\n", &Overrides::default());
     assert_eq!(err.field(), Some("group[0].runtime"));
-    assert!(err.to_string().contains(r#"must be one of "process", "docker", "swarm", got "nomad""#), "{err}");
+    assert!(err.to_string().contains(r#"must be one of "process", "docker", "swarm", "kubernetes", got "nomad""#), "{err}");
     let err = invalid("[[group]]\n", &Overrides { runtime: Some("nomad".into()), ..Default::default() });
-    assert!(err.to_string().contains("--runtime: unknown runtime \"nomad\"; allowed: process, docker, swarm"), "{err}");
+    assert!(err.to_string().contains("--runtime: unknown runtime \"nomad\"; allowed: process, docker, swarm, kubernetes"), "{err}");
 }
 
 #[test]
