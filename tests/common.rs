@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI tests: run the real binary, read its results, find its children.
 #![allow(dead_code)]
 
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -249,31 +250,73 @@ pub fn case_clean_run(t: &Target, [s, a, n]: [u32; 3], work: &str) -> (serde_jso
     (r, dir, out, stdout)
 }
 
-/// Ctrl-C once `up` instances of the run are up and working: exit 130, results written and
-/// `interrupted`, the accounting balanced with some requests answered and some never sent,
-/// nothing left.
-pub fn case_ctrl_c(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize) -> serde_json::Value {
+/// Ctrl-C once `up` instances of the run are up and working: see [`case_signal`].
+pub fn case_ctrl_c(t: &Target, shape: [u32; 3], work: &str, up: usize) -> serde_json::Value {
+    case_signal(t, shape, work, up, libc::SIGINT)
+}
+
+/// An ending signal once `up` instances of the run are up and requests are being answered:
+/// exit 128 + the signal (130 for Ctrl-C), results written and `interrupted`, the accounting
+/// balanced with some requests answered and some never sent, nothing left.
+pub fn case_signal(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize, sig: i32) -> serde_json::Value {
     (t.require)();
     let dir = tempdir();
     let out = dir.path().join("r");
+    let addr_file = dir.path().join("metrics-addr");
     let (s_, a_, n_) = (s.to_string(), a.to_string(), n.to_string());
-    let mut child =
-        spawn(&["run", "--runtime", t.runtime, "-S", &s_, "-A", &a_, "-N", &n_, "--work", work, "--out", out.to_str().unwrap()]);
+    let mut child = spawn(&[
+        "run",
+        "--runtime",
+        t.runtime,
+        "-S",
+        &s_,
+        "-A",
+        &a_,
+        "-N",
+        &n_,
+        "--work",
+        work,
+        "--out",
+        out.to_str().unwrap(),
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--metrics-addr-file",
+        addr_file.to_str().unwrap(),
+    ]);
     let run_id = wait_run_id(&out, Duration::from_secs(30));
     wait_until(Duration::from_secs(120), &format!("{up} instances up"), || ((t.up)(&run_id) >= up).then_some(()));
-    // Up is not yet answering: give the first requests a moment, so the interrupt lands
-    // mid-work (nothing outside the run shows a response; the assertions below do not depend
-    // on how many came back, only that some did and some were never sent).
-    std::thread::sleep(Duration::from_secs(1));
-    signal(child.id() as i32, libc::SIGINT);
+    // The interrupt lands mid-work: once the live endpoint counts an answered request.
+    let addr = wait_until(Duration::from_secs(30), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());
+    wait_until(Duration::from_secs(60), "a first answered request", || (requests_done(&addr)? > 0.0).then_some(()));
+    signal(child.id() as i32, sig);
     let status = wait_for(&mut child, Duration::from_secs(180));
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(128 + sig));
     let r = results(&out);
-    assert_eq!((r["run"]["status"].as_str(), r["run"]["exit_code"].as_i64()), (Some("interrupted"), Some(130)));
+    assert_eq!((r["run"]["status"].as_str(), r["run"]["exit_code"].as_i64()), (Some("interrupted"), Some(i64::from(128 + sig))));
     let acc = &r["accounting"];
     assert_balanced(acc);
     assert_eq!(acc["requests_planned"].as_u64(), Some(u64::from(s * a * n)), "{acc}");
     assert!(acc["requests_ok"].as_u64().unwrap() > 0 && acc["requests_not_sent"].as_u64().unwrap() > 0, "{acc}");
     assert_nothing_left(t, &run_id);
     r
+}
+
+/// GET /metrics over plain HTTP, as Prometheus or `curl` would.
+pub fn scrape(addr: &str) -> Option<String> {
+    let mut conn = std::net::TcpStream::connect(addr).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("Content-Type: application/openmetrics-text"), "{head}");
+    Some(body.to_owned())
+}
+
+/// Requests answered so far, summed over groups, from the live endpoint's text.
+pub fn requests_done(addr: &str) -> Option<f64> {
+    let text = scrape(addr)?;
+    let values = text.lines().filter(|l| l.starts_with("stampede_requests_done")).filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok());
+    Some(values.sum())
 }

@@ -6,21 +6,7 @@
 mod common;
 
 use common::*;
-use std::io::{Read as _, Write as _};
 use std::time::Duration;
-
-/// GET /metrics over plain HTTP, as Prometheus or `curl` would.
-fn scrape(addr: &str) -> Option<String> {
-    let mut conn = std::net::TcpStream::connect(addr).ok()?;
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").ok()?;
-    let mut text = String::new();
-    conn.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("Content-Type: application/openmetrics-text"), "{head}");
-    Some(body.to_owned())
-}
 
 /// Parse strictly: every sample line must be understood.
 fn parse(text: &str) -> prometheus_parse::Scrape {

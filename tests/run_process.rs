@@ -103,6 +103,17 @@ fn ctrl_c_stops_writes_results_reaps_children_and_exits_130() {
 }
 
 #[test]
+fn sigterm_sighup_and_sigquit_end_a_run_as_ctrl_c_does_with_128_plus_the_signal() {
+    let _serial = serial();
+    // SIGHUP (the terminal went away) and SIGQUIT (Ctrl-\) would otherwise kill the driver
+    // by their default action and leave its children running.
+    for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        let r = case_signal(&PROCESS, [1, 3, 100], "sleep:50ms", 4, sig);
+        assert_eq!(r["accounting"]["instances_requested"], 4, "signal {sig}");
+    }
+}
+
+#[test]
 fn invalid_input_exits_2_naming_the_problem_and_starts_nothing() {
     let _serial = serial();
     let dir = tempdir();

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -68,6 +68,25 @@ pub struct DriverConfig {
 pub struct Interrupt {
     pub stop: CancellationToken,
     pub now: CancellationToken,
+    /// The signal that stopped the run (0: none said, taken as SIGINT), so the exit code can be
+    /// 128 + its number as a shell expects of a process a signal ended.
+    signal: Arc<AtomicI32>,
+}
+
+impl Interrupt {
+    /// Stop the run because `signal` arrived; the first signal is the one the exit code names.
+    pub fn stop_by(&self, signal: i32) {
+        let _ = self.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+        self.stop.cancel();
+    }
+
+    /// The exit code of a run this interrupt stopped: 128 + the signal (130 for Ctrl-C).
+    pub fn exit_code(&self) -> i32 {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => exit::INTERRUPTED,
+            n => 128 + n,
+        }
+    }
 }
 
 /// Live counts for a progress display, updated as scenarios report progress.
@@ -335,7 +354,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
 
     // 5. Results, written before teardown. A failed write must not skip the cleanup: it is
     // kept and returned after it.
-    let interrupted = interrupt.stop.is_cancelled();
+    let interrupted = interrupt.stop.is_cancelled().then(|| interrupt.exit_code());
     let written = finish_results(&mut results, &scenario, outcomes, &ctx.clock, interrupted, timed_out.load(Ordering::SeqCst), &cfg);
 
     // 6. Clean up everything of this run, whatever happened.
@@ -712,7 +731,8 @@ fn finish_results(
     scenario: &Scenario,
     outcomes: Vec<GroupOutcome>,
     clock: &Clock,
-    interrupted: bool,
+    // The exit code when the run was interrupted.
+    interrupted: Option<i32>,
     timed_out: bool,
     cfg: &DriverConfig,
 ) -> Result<(), DriverError> {
@@ -779,8 +799,8 @@ fn finish_results(
     let a = results.accounting;
     results.warnings.extend(stampede_report::run_warnings(results, &instances, stampede_report::warnings::CpuUsage::of_this_process(), timed_out));
 
-    let (status, code) = if interrupted && !timed_out {
-        (RunStatus::Interrupted, exit::INTERRUPTED)
+    let (status, code) = if let (Some(code), false) = (interrupted, timed_out) {
+        (RunStatus::Interrupted, code)
     } else if a.balanced() && a.all_ok() && !timed_out {
         (RunStatus::Complete, exit::OK)
     } else {

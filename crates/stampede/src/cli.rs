@@ -50,8 +50,9 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(after_help = "Exit codes: 0 all work done and accounted for; 1 the run finished but something failed \
 (see `accounting` in results.json); 2 invalid input; 3 the runtime could not be used; 130 interrupted \
-(results still written, everything cleaned up).\n\nCtrl-C once: stop sending, collect reports, write results, \
-clean up. Twice: clean up now.")]
+by Ctrl-C, 128 + the signal for SIGTERM, SIGHUP or SIGQUIT (results still written, everything cleaned up).\n\n\
+Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) once: stop sending, collect reports, write results, clean up. Twice: clean \
+up now.")]
 pub struct RunArgs {
     /// Scenario file (TOML, see scenarios/). Without one, the flags define a single group;
     /// with one, they override its first group.

@@ -7,6 +7,7 @@ mod progress;
 mod report;
 mod run;
 mod runtimes;
+mod signals;
 mod sweep;
 
 use crate::cli::{Cli, Command};

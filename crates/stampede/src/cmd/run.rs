@@ -80,26 +80,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             }
         }
         let interrupt = Interrupt::default();
-        // First Ctrl-C: stop, drain, report, clean up. Second: clean up now.
-        let signals = {
-            let i = interrupt.clone();
-            tokio::spawn(async move {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                for n in 0..2 {
-                    tokio::select! {
-                        r = tokio::signal::ctrl_c() => { if r.is_err() { return } }
-                        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-                    }
-                    if n == 0 {
-                        eprintln!("\nstopping: collecting reports and cleaning up (Ctrl-C again to clean up now)");
-                        i.stop.cancel();
-                    } else {
-                        eprintln!("\ncleaning up now");
-                        i.now.cancel();
-                    }
-                }
-            })
-        };
+        // First ending signal: stop, drain, report, clean up. Second: clean up now.
+        let signals = tokio::spawn(super::signals::watch(interrupt.clone()));
         // Progress is for a person watching: not for scripts (--json), not into a pipe or file.
         let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
         let bar = show_progress.then(super::progress::bar);

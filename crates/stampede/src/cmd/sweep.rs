@@ -143,7 +143,7 @@ fn resume(dir: &Path, args: &SweepArgs) -> anyhow::Result<(PathBuf, Sweep)> {
     Ok((dir.to_owned(), sweep))
 }
 
-/// Ctrl-C (or SIGTERM) count, shared between the signal task and the run loop.
+/// Count of ending signals (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT), shared between the signal task and the run loop.
 #[derive(Default)]
 struct Interrupts {
     count: std::sync::atomic::AtomicU32,
@@ -154,13 +154,10 @@ async fn execute(exe: PathBuf, dir: PathBuf, mut sweep: Sweep, args: SweepArgs) 
     let interrupts = Arc::new(Interrupts::default());
     let signals = {
         let i = interrupts.clone();
+        let mut ending = super::signals::EndingSignals::install()?;
         tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             loop {
-                tokio::select! {
-                    r = tokio::signal::ctrl_c() => { if r.is_err() { return } }
-                    _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-                }
+                ending.next().await;
                 i.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 i.notify.notify_waiters();
             }
