@@ -14,7 +14,7 @@
 //! error lists the keys allowed at that place.
 //!
 //! ```toml
-//! name = "hello"        # default: the file stem ("scenario" for text without a file)
+//! name = "hello"        # default: the file stem ("scenario" for text without a file); up to 64 letters, digits, '_', '.', '-', not starting with '.'
 //! seed = 42             # seed of every random draw; chosen at random and recorded when absent
 //! groups = "sequence"   # "sequence" (default) | "parallel"
 //! timeout = "30m"       # whole-run timeout, > 0; default "30m"
@@ -25,7 +25,7 @@
 //!                       # launches at once, >= 1, default 1
 //!
 //! [[group]]                  # at least one; groups are counted from 0 in error messages
-//! name = "main"              # default "group-<index>"; letters, digits, '_', '.', '-'; unique
+//! name = "main"              # default "group-<index>"; the same rule as the run name; unique
 //! runtime = "process"        # a runtime of the binary's catalog (`stampede run --help` lists
 //!                            # them: process, docker, swarm); default process
 //! action_runtime = "docker"  # runtime the scenarios launch actions with; default = runtime

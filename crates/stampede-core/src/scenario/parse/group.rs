@@ -83,7 +83,7 @@ impl Reader<'_> {
         }
 
         if let Some((item, nloc)) = self.get(table, loc, "name") {
-            if let Some(name) = self.group_name(item, &nloc) {
+            if let Some(name) = self.safe_name(item, &nloc) {
                 g.name = name;
             }
             src.name = nloc;
@@ -262,11 +262,18 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn group_name(&mut self, item: &Item, loc: &Loc) -> Option<String> {
+    /// A run or group name: it ends up in the results folder's name, container and service
+    /// names and labels, so it is short and made only of characters safe in all of them (no
+    /// '/', so it cannot leave the results folder; no leading '.', so never "." or "..").
+    pub(super) fn safe_name(&mut self, item: &Item, loc: &Loc) -> Option<String> {
+        const MAX: usize = 64;
         let name = self.non_empty_string(item, loc)?;
-        // Group names end up in container and service names and labels.
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-            self.push(loc, format!("\"{name}\" may only contain letters, digits, '_', '.' and '-'"));
+        if name.len() > MAX {
+            self.push(loc, format!("must be at most {MAX} characters, got {}", name.len()));
+            return None;
+        }
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) || name.starts_with('.') {
+            self.push(loc, format!("\"{name}\" may only contain letters, digits, '_', '.' and '-', and may not start with '.'"));
             return None;
         }
         Some(name)

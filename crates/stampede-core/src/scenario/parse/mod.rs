@@ -79,7 +79,7 @@ pub(super) fn parse(
         .and_then(Path::file_stem)
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_else(|| "scenario".to_owned());
-    let name = r.entry(root, &top, "name").and_then(|(item, loc)| r.non_empty_string(item, &loc));
+    let name = r.entry(root, &top, "name").and_then(|(item, loc)| r.safe_name(item, &loc));
     let seed = match ov.seed {
         Some(seed) => Some(seed),
         None => r
