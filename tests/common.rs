@@ -314,9 +314,42 @@ pub fn scrape(addr: &str) -> Option<String> {
     Some(body.to_owned())
 }
 
-/// Requests answered so far, summed over groups, from the live endpoint's text.
+/// Parse strictly: every sample line must be understood.
+pub fn parse(text: &str) -> prometheus_parse::Scrape {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("not Prometheus text: {e}\n{text}"));
+    let samples = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count();
+    // A histogram's _bucket lines fold into one sample (its _sum and _count stay samples).
+    let folded: usize = scrape
+        .samples
+        .iter()
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(b) => b.len(),
+            _ => 1,
+        })
+        .sum();
+    assert_eq!(folded, samples, "some sample lines were not understood:\n{text}");
+    scrape
+}
+
+pub fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let matching: Vec<&prometheus_parse::Sample> =
+        scrape.samples.iter().filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).collect();
+    assert!(!matching.is_empty(), "no sample {metric}{labels:?}");
+    matching
+        .iter()
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(b) => b.iter().map(|x| x.count).fold(0.0, f64::max),
+            other => panic!("{metric}: unexpected {other:?}"),
+        })
+        .sum()
+}
+
+/// Requests answered so far, summed over groups, from the live endpoint (none before its
+/// groups are counted).
 pub fn requests_done(addr: &str) -> Option<f64> {
-    let text = scrape(addr)?;
-    let values = text.lines().filter(|l| l.starts_with("stampede_requests_done")).filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok());
-    Some(values.sum())
+    const NAME: &str = "stampede_requests_done_total";
+    let s = parse(&scrape(addr)?);
+    s.samples.iter().any(|x| x.metric == NAME).then(|| value(&s, NAME, &[]))
 }

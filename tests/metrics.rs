@@ -8,38 +8,6 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-/// Parse strictly: every sample line must be understood.
-fn parse(text: &str) -> prometheus_parse::Scrape {
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    let scrape = prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("not Prometheus text: {e}\n{text}"));
-    let samples = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count();
-    // A histogram's _bucket lines fold into one sample (its _sum and _count stay samples).
-    let folded: usize = scrape
-        .samples
-        .iter()
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Histogram(b) => b.len(),
-            _ => 1,
-        })
-        .sum();
-    assert_eq!(folded, samples, "some sample lines were not understood:\n{text}");
-    scrape
-}
-
-fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let matching: Vec<&prometheus_parse::Sample> =
-        scrape.samples.iter().filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).collect();
-    assert!(!matching.is_empty(), "no sample {metric}{labels:?}");
-    matching
-        .iter()
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => *v,
-            prometheus_parse::Value::Histogram(b) => b.iter().map(|x| x.count).fold(0.0, f64::max),
-            other => panic!("{metric}: unexpected {other:?}"),
-        })
-        .sum()
-}
-
 #[test]
 fn metrics_endpoint_serves_prometheus_text_that_ends_equal_to_results() {
     let _g = serial();
