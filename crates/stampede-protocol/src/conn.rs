@@ -18,13 +18,16 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::{Message, TOKEN_HEADER};
 
-/// Reports carry every instance record (and raw requests when asked): allow large messages.
-const MAX_MESSAGE_BYTES: usize = 512 << 20;
+/// The cap on one message before the scenario says more: a hello, an assignment (a group's
+/// whole definition) or a ready fit well inside it. Each tier passes its own, computed from
+/// what the scenario can legitimately send (payload sizes, report size), to [`accept`] and
+/// [`connect`]; this is the default for tools and tests.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
-fn ws_config() -> WebSocketConfig {
+fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
     let mut c = WebSocketConfig::default();
-    c.max_message_size = Some(MAX_MESSAGE_BYTES);
-    c.max_frame_size = Some(MAX_MESSAGE_BYTES);
+    c.max_message_size = Some(max_message_bytes);
+    c.max_frame_size = Some(max_message_bytes);
     c
 }
 
@@ -50,6 +53,9 @@ pub enum RecvError {
     Closed,
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// A message or frame over the connection's size cap.
+    #[error("message too large: {0}")]
+    TooLarge(String),
     #[error("transport error: {0}")]
     Transport(String),
 }
@@ -61,9 +67,15 @@ pub struct SendError {
     pub reason: String,
 }
 
-/// Accept a websocket on `stream`, refusing it (HTTP 401) unless it carries `token`.
-pub async fn accept(stream: TcpStream, token: &str) -> Result<Conn<TcpStream>, AcceptError> {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+/// Accept a websocket on `stream` (from `peer`, for messages), refusing it (HTTP 401) unless it
+/// carries `token`; messages larger than `max_message_bytes` end the connection.
+///
+/// Generic over the stream so the handshake can be driven from memory (fuzzing, tests).
+pub async fn accept<S>(stream: S, peer: &str, token: &str, max_message_bytes: usize) -> Result<Conn<S>, AcceptError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = peer.to_owned();
     let mut token_ok = false;
     // The error type is tungstenite's HTTP response; its size is not ours to choose.
     #[allow(clippy::result_large_err)]
@@ -80,7 +92,7 @@ pub async fn accept(stream: TcpStream, token: &str) -> Result<Conn<TcpStream>, A
             Err(r)
         }
     };
-    match tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config())).await {
+    match tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config(max_message_bytes))).await {
         Ok(ws) => Ok(Conn { ws }),
         Err(_) if !token_ok => Err(AcceptError::BadToken { peer }),
         Err(e) => Err(AcceptError::Handshake { peer, reason: e.to_string() }),
@@ -95,15 +107,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub type ClientStream = MaybeTlsStream<TcpStream>;
 pub type ClientConn = Conn<ClientStream>;
 
-/// Connect to a parent at `url` (`ws://host:port/`), presenting the run token.
-pub async fn connect(url: &str, token: &str) -> Result<ClientConn, ConnectError> {
+/// Connect to a parent at `url` (`ws://host:port/`), presenting the run token; messages from
+/// the parent larger than `max_message_bytes` end the connection.
+pub async fn connect(url: &str, token: &str, max_message_bytes: usize) -> Result<ClientConn, ConnectError> {
     let mut req = url
         .into_client_request()
         .map_err(|e| ConnectError::Connect { url: url.to_owned(), reason: e.to_string() })?;
     let value = HeaderValue::from_str(token)
         .map_err(|_| ConnectError::Connect { url: url.to_owned(), reason: "run token is not a valid header value".into() })?;
     req.headers_mut().insert(TOKEN_HEADER, value);
-    match tokio_tungstenite::connect_async_with_config(req, Some(ws_config()), true).await {
+    match tokio_tungstenite::connect_async_with_config(req, Some(ws_config(max_message_bytes)), true).await {
         Ok((ws, _)) => Ok(Conn { ws }),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) if resp.status() == StatusCode::UNAUTHORIZED => {
             Err(ConnectError::Refused { url: url.to_owned() })
@@ -168,6 +181,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Receiver<S> {
     }
 }
 
+/// One message from its JSON text; anything else is [`RecvError::Malformed`], never a panic.
+pub fn decode(text: &str) -> Result<Message, RecvError> {
+    serde_json::from_str(text).map_err(|e| RecvError::Malformed(e.to_string()))
+}
+
 async fn send_on<K>(sink: &mut K, m: &Message) -> Result<(), SendError>
 where
     K: futures_util::Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
@@ -195,12 +213,11 @@ where
                     // A frame that breaks the websocket protocol itself is the peer's fault.
                     tokio_tungstenite::tungstenite::Error::Protocol(p) => RecvError::Malformed(p.to_string()),
                     tokio_tungstenite::tungstenite::Error::Utf8(e) => RecvError::Malformed(e),
+                    tokio_tungstenite::tungstenite::Error::Capacity(c) => RecvError::TooLarge(c.to_string()),
                     other => RecvError::Transport(other.to_string()),
                 })
             }
-            Some(Ok(WsMessage::Text(t))) => {
-                return serde_json::from_str(t.as_str()).map_err(|e| RecvError::Malformed(e.to_string()))
-            }
+            Some(Ok(WsMessage::Text(t))) => return decode(t.as_str()),
             Some(Ok(WsMessage::Binary(_))) => return Err(RecvError::Malformed("binary frame; messages are JSON text".into())),
             Some(Ok(WsMessage::Close(_))) => return Err(RecvError::Closed),
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,

@@ -10,7 +10,7 @@
 pub mod conn;
 pub mod message;
 
-pub use conn::{accept, connect, AcceptError, Conn, ConnectError, RecvError};
+pub use conn::{accept, connect, decode, AcceptError, Conn, ConnectError, RecvError, DEFAULT_MAX_MESSAGE_BYTES};
 pub use message::*;
 
 /// Bumped on any incompatible change to [`Message`]; the first message of every connection

@@ -115,7 +115,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
     let instance_id = required_env(env::INSTANCE_ID).map_err(ScenarioError::Config)?;
     let clock = Clock::start();
 
-    let mut conn = connect(&callback, &token).await?;
+    let mut conn = connect(&callback, &token, stampede_protocol::DEFAULT_MAX_MESSAGE_BYTES).await?;
     conn.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity(&instance_id, Role::Scenario, clock.anchor_us(), false) })
         .await?;
     let assignment = match tokio::time::timeout(Duration::from_secs(60), conn.recv()).await {

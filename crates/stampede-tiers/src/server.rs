@@ -98,7 +98,8 @@ impl Server {
 }
 
 async fn handle(stream: TcpStream, token: &str, registry: &Registry, counters: &Counters) {
-    let mut conn = match accept(stream, token).await {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    let mut conn = match accept(stream, &peer, token, stampede_protocol::DEFAULT_MAX_MESSAGE_BYTES).await {
         Ok(c) => c,
         Err(e @ AcceptError::BadToken { .. }) => {
             counters.connections_refused.fetch_add(1, Ordering::Relaxed);

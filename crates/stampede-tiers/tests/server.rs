@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use stampede_core::measure::Role;
-use stampede_protocol::{connect, ConnectError, Message, RecvError, PROTOCOL_VERSION, TOKEN_HEADER};
+use stampede_protocol::{connect, ConnectError, Message, RecvError, DEFAULT_MAX_MESSAGE_BYTES, PROTOCOL_VERSION, TOKEN_HEADER};
 use stampede_tiers::identity::identity;
 use stampede_tiers::server::Server;
 
@@ -44,7 +44,7 @@ async fn a_connection_without_the_token_is_refused_in_the_handshake() {
         other => panic!("expected HTTP 401, got {other}"),
     }
     // A wrong token.
-    assert!(matches!(connect(&url, "not-the-token").await, Err(ConnectError::Refused { .. })));
+    assert!(matches!(connect(&url, "not-the-token", DEFAULT_MAX_MESSAGE_BYTES).await, Err(ConnectError::Refused { .. })));
     eventually(|| s.counters.connections_refused.load(Ordering::Relaxed) == 2).await;
     assert_eq!(s.counters.protocol_errors.load(Ordering::Relaxed), 0);
 }
@@ -75,7 +75,7 @@ async fn malformed_frames_close_only_their_connection_and_are_counted() {
     eventually(|| s.counters.protocol_errors.load(Ordering::Relaxed) == 3).await;
 
     // A well-behaved child still gets through and is handed to whoever expects it.
-    let mut good = connect(&url, TOKEN).await.unwrap();
+    let mut good = connect(&url, TOKEN, DEFAULT_MAX_MESSAGE_BYTES).await.unwrap();
     good.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity("good-1", Role::Action, 0, false) }).await.unwrap();
     let arrival = tokio::time::timeout(Duration::from_secs(5), expected).await.unwrap().unwrap();
     assert_eq!(arrival.identity.instance_id, "good-1");
@@ -91,7 +91,7 @@ async fn malformed_frames_close_only_their_connection_and_are_counted() {
 #[tokio::test]
 async fn an_unknown_instance_is_refused_after_hello() {
     let (s, url, _c) = server().await;
-    let mut c = connect(&url, TOKEN).await.unwrap();
+    let mut c = connect(&url, TOKEN, DEFAULT_MAX_MESSAGE_BYTES).await.unwrap();
     c.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity("nobody", Role::Action, 0, false) }).await.unwrap();
     assert!(c.recv().await.is_err(), "closed with a reason");
     eventually(|| s.counters.protocol_errors.load(Ordering::Relaxed) == 1).await;
