@@ -194,7 +194,9 @@ pub const SWARM: Target = Target {
     },
     up: |run| docker_count(&["service", "ls", "-q"], run),
     leftovers: |run| {
-        docker_count(&["service", "ls", "-q"], run) + docker_count(&["ps", "-aq"], run) + docker_count(&["network", "ls", "-q"], run)
+        docker_count(&["service", "ls", "-q"], run)
+            + docker_count(&["ps", "-aq"], run)
+            + docker_count(&["network", "ls", "-q"], run)
     },
 };
 
@@ -229,19 +231,41 @@ pub fn assert_nothing_left(t: &Target, run: &str) {
 /// A clean run: exit 0, every instance ready, every request answered, the accounting balanced,
 /// one instances.csv row per instance, nothing left. Returns results.json, the folder (kept
 /// alive by the TempDir) and stdout for each runtime's own checks.
-pub fn case_clean_run(t: &Target, [s, a, n]: [u32; 3], work: &str) -> (serde_json::Value, tempfile::TempDir, PathBuf, String) {
+pub fn case_clean_run(
+    t: &Target,
+    [s, a, n]: [u32; 3],
+    work: &str,
+) -> (serde_json::Value, tempfile::TempDir, PathBuf, String) {
     (t.require)();
     let dir = tempdir();
     let out = dir.path().join("r");
     let (s_, a_, n_) = (s.to_string(), a.to_string(), n.to_string());
-    let args = ["run", "--runtime", t.runtime, "-S", &s_, "-A", &a_, "-N", &n_, "--work", work, "--out", out.to_str().unwrap()];
+    let args = [
+        "run",
+        "--runtime",
+        t.runtime,
+        "-S",
+        &s_,
+        "-A",
+        &a_,
+        "-N",
+        &n_,
+        "--work",
+        work,
+        "--out",
+        out.to_str().unwrap(),
+    ];
     let o = run(&args, Duration::from_secs(600));
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&o.stderr));
     let r = results(&out);
     let acc = &r["accounting"];
     let (instances, requests) = (u64::from(s + s * a), u64::from(s * a * n));
-    assert_eq!((acc["instances_requested"].as_u64(), acc["instances_ready"].as_u64()), (Some(instances), Some(instances)), "{acc}");
+    assert_eq!(
+        (acc["instances_requested"].as_u64(), acc["instances_ready"].as_u64()),
+        (Some(instances), Some(instances)),
+        "{acc}"
+    );
     assert_eq!((acc["requests_sent"].as_u64(), acc["requests_ok"].as_u64()), (Some(requests), Some(requests)), "{acc}");
     assert_balanced(acc);
     assert_eq!((r["run"]["status"].as_str(), r["run"]["exit_code"].as_i64()), (Some("complete"), Some(0)));
@@ -286,13 +310,17 @@ pub fn case_signal(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize, sig: 
     let run_id = wait_run_id(&out, Duration::from_secs(30));
     wait_until(Duration::from_secs(120), &format!("{up} instances up"), || ((t.up)(&run_id) >= up).then_some(()));
     // The interrupt lands mid-work: once the live endpoint counts an answered request.
-    let addr = wait_until(Duration::from_secs(30), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());
+    let addr =
+        wait_until(Duration::from_secs(30), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());
     wait_until(Duration::from_secs(60), "a first answered request", || (requests_done(&addr)? > 0.0).then_some(()));
     signal(child.id() as i32, sig);
     let status = wait_for(&mut child, Duration::from_secs(180));
     assert_eq!(status.code(), Some(128 + sig));
     let r = results(&out);
-    assert_eq!((r["run"]["status"].as_str(), r["run"]["exit_code"].as_i64()), (Some("interrupted"), Some(i64::from(128 + sig))));
+    assert_eq!(
+        (r["run"]["status"].as_str(), r["run"]["exit_code"].as_i64()),
+        (Some("interrupted"), Some(i64::from(128 + sig)))
+    );
     let acc = &r["accounting"];
     assert_balanced(acc);
     assert_eq!(acc["requests_planned"].as_u64(), Some(u64::from(s * a * n)), "{acc}");
@@ -333,13 +361,18 @@ pub fn parse(text: &str) -> prometheus_parse::Scrape {
 }
 
 pub fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let matching: Vec<&prometheus_parse::Sample> =
-        scrape.samples.iter().filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).collect();
+    let matching: Vec<&prometheus_parse::Sample> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .collect();
     assert!(!matching.is_empty(), "no sample {metric}{labels:?}");
     matching
         .iter()
         .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
             prometheus_parse::Value::Histogram(b) => b.iter().map(|x| x.count).fold(0.0, f64::max),
             other => panic!("{metric}: unexpected {other:?}"),
         })

@@ -106,6 +106,24 @@ pub struct Accounting {
     pub connections_refused: u64,
     /// Connections closed for a malformed or unexpected message.
     pub protocol_errors: u64,
+    /// Connections dropped for not finishing the websocket upgrade and `hello` in time.
+    #[serde(default)]
+    pub handshake_timeouts: u64,
+    /// Connections that were not a websocket upgrade at all.
+    #[serde(default)]
+    pub handshake_failures: u64,
+    /// Connections dropped at once because too many were still in their handshake (a flood).
+    #[serde(default)]
+    pub connections_shed: u64,
+    /// `hello`s of another protocol version.
+    #[serde(default)]
+    pub version_mismatches: u64,
+    /// Links closed for a message over the size the scenario can legitimately send.
+    #[serde(default)]
+    pub messages_too_large: u64,
+    /// Links whose peer stopped answering (no message or ping within the liveness deadline).
+    #[serde(default)]
+    pub links_stalled: u64,
 }
 
 impl Accounting {
@@ -121,6 +139,26 @@ impl Accounting {
         self.requests_not_sent += o.requests_not_sent;
         self.connections_refused += o.connections_refused;
         self.protocol_errors += o.protocol_errors;
+        self.handshake_timeouts += o.handshake_timeouts;
+        self.handshake_failures += o.handshake_failures;
+        self.connections_shed += o.connections_shed;
+        self.version_mismatches += o.version_mismatches;
+        self.messages_too_large += o.messages_too_large;
+        self.links_stalled += o.links_stalled;
+    }
+
+    /// Connections lost or refused, by cause, in words (all of them, zeros included).
+    pub fn connection_losses(&self) -> [(&'static str, u64); 8] {
+        [
+            ("refused (bad token)", self.connections_refused),
+            ("protocol errors", self.protocol_errors),
+            ("handshake timeouts", self.handshake_timeouts),
+            ("not a websocket", self.handshake_failures),
+            ("shed (flood)", self.connections_shed),
+            ("other protocol version", self.version_mismatches),
+            ("message too large", self.messages_too_large),
+            ("peer stalled", self.links_stalled),
+        ]
     }
 
     /// The identities that must hold; each violated one is named.
@@ -158,6 +196,9 @@ impl Accounting {
             && self.requests_timed_out == 0
             && self.requests_not_sent == 0
             && self.protocol_errors == 0
+            && self.version_mismatches == 0
+            && self.messages_too_large == 0
+            && self.links_stalled == 0
     }
 }
 

@@ -5,6 +5,9 @@
 //! can close that one connection with a reason and count it — never panic, never stall others.
 
 use futures_util::stream::{SplitSink, SplitStream};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -53,6 +56,9 @@ pub enum RecvError {
     Closed,
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// Nothing (not even a ping) arrived for this long: the peer is stopped, frozen or cut off.
+    #[error("peer stalled: nothing received for {0:?}")]
+    Stalled(Duration),
     /// A message or frame over the connection's size cap.
     #[error("message too large: {0}")]
     TooLarge(String),
@@ -76,10 +82,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = peer.to_owned();
+    // Three outcomes: no HTTP request at all (a handshake failure), a request without the
+    // token (refused), or a token and then a broken upgrade (a handshake failure).
+    let mut token_checked = false;
     let mut token_ok = false;
     // The error type is tungstenite's HTTP response; its size is not ours to choose.
     #[allow(clippy::result_large_err)]
     let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        token_checked = true;
         let presented = req.headers().get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
         // Constant-time comparison is overkill for a per-run random token on a test bench,
         // but it costs nothing and keeps the check honest.
@@ -94,7 +104,7 @@ where
     };
     match tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config(max_message_bytes))).await {
         Ok(ws) => Ok(Conn { ws }),
-        Err(_) if !token_ok => Err(AcceptError::BadToken { peer }),
+        Err(_) if token_checked && !token_ok => Err(AcceptError::BadToken { peer }),
         Err(e) => Err(AcceptError::Handshake { peer, reason: e.to_string() }),
     }
 }
@@ -146,38 +156,186 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// Split into independently owned halves, so one task can read while another writes.
-    pub fn split(self) -> (Sender<S>, Receiver<S>) {
+    ///
+    /// From here on the link is watched for liveness: the sender pings the peer every
+    /// [`PING_INTERVAL`] (both ends do), every send has [`SEND_TIMEOUT`], and the receiver fails
+    /// with [`RecvError::Stalled`] when nothing at all arrived for [`LIVENESS`] — so a stopped
+    /// or frozen peer is found within that deadline whatever the tier was doing.
+    pub fn split(self) -> (Sender<S>, Receiver<S>)
+    where
+        S: Send + 'static,
+    {
         let (sink, stream) = self.ws.split();
-        (Sender { sink }, Receiver { stream })
+        let sink = Arc::new(tokio::sync::Mutex::new(sink));
+        let broken = Arc::new(AtomicBool::new(false));
+        spawn_pinger(Arc::downgrade(&sink), broken.clone());
+        let quiet = Liveness::default();
+        (Sender { sink, broken }, Receiver { stream, quiet })
     }
 }
 
+/// How often each end of a split link pings the other.
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// A link on which nothing (message, ping or pong) arrived for this long has a stalled peer.
+/// Four missed pings: a loaded host delays them, a stopped process sends none.
+pub const LIVENESS: Duration = Duration::from_secs(20);
+/// A send that cannot hand its message to the socket within this long has a stalled peer
+/// (its receive buffer is full because it stopped reading).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// After [`LIVENESS`] expired, how long the receiver still looks for a frame already on its way:
+/// a process thawed after a freeze sees its timers fire before it read what had arrived.
+const LIVENESS_GRACE: Duration = Duration::from_secs(1);
+
+type Sink<S> = SplitSink<WebSocketStream<S>, WsMessage>;
+
+fn spawn_pinger<S>(sink: std::sync::Weak<tokio::sync::Mutex<Sink<S>>>, broken: Arc<AtomicBool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            // The link's owner dropped the sender: the link is over, and so is the pinging.
+            let Some(sink) = sink.upgrade() else { return };
+            let sent = tokio::time::timeout(SEND_TIMEOUT, async { sink.lock().await.send(WsMessage::Ping(Vec::new().into())).await }).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                broken.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    });
+}
+
+/// The sending half of a split link. Cloning shares the one socket (sends are serialised).
 pub struct Sender<S> {
-    sink: SplitSink<WebSocketStream<S>, WsMessage>,
+    sink: Arc<tokio::sync::Mutex<Sink<S>>>,
+    /// Set once a send (or ping) timed out or failed: the stream is no longer usable.
+    broken: Arc<AtomicBool>,
+}
+
+impl<S> Clone for Sender<S> {
+    fn clone(&self) -> Self {
+        Self { sink: self.sink.clone(), broken: self.broken.clone() }
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Sender<S> {
+    /// Send within [`SEND_TIMEOUT`]; a timeout marks the link broken (the peer stopped reading).
     pub async fn send(&mut self, m: &Message) -> Result<(), SendError> {
-        send_on(&mut self.sink, m).await
+        self.send_within(m, SEND_TIMEOUT).await
     }
+
+    /// Send within `limit` (a request's own deadline, say). A failure, or a timeout of at least
+    /// [`SEND_TIMEOUT`], marks the link broken; a shorter timeout only fails this message (a
+    /// cancelled send leaves whole frames behind: the next send finishes flushing them).
+    pub async fn send_within(&mut self, m: &Message, limit: Duration) -> Result<(), SendError> {
+        if self.broken.load(Ordering::Relaxed) {
+            return Err(SendError { kind: m.kind(), reason: "the link is broken (an earlier send failed or timed out)".into() });
+        }
+        match tokio::time::timeout(limit, async { send_on(&mut *self.sink.lock().await, m).await }).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.broken.store(true, Ordering::Relaxed);
+                Err(e)
+            }
+            Err(_) => {
+                if limit >= SEND_TIMEOUT {
+                    self.broken.store(true, Ordering::Relaxed);
+                }
+                Err(SendError { kind: m.kind(), reason: format!("not taken by the peer within {limit:?} (stalled?)") })
+            }
+        }
+    }
+
+    /// Whether a send on this link failed or timed out (the peer is gone or stalled).
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+
     pub async fn close(&mut self, reason: &str) {
         let frame = CloseFrame { code: CloseCode::Policy, reason: reason.to_owned().into() };
-        let _ = self.sink.send(WsMessage::Close(Some(frame))).await;
+        let _ = tokio::time::timeout(SEND_TIMEOUT, async { self.sink.lock().await.send(WsMessage::Close(Some(frame))).await }).await;
     }
     /// Close normally: the work is done.
     pub async fn finish(&mut self) {
         let frame = CloseFrame { code: CloseCode::Normal, reason: "done".into() };
-        let _ = self.sink.send(WsMessage::Close(Some(frame))).await;
+        let _ = tokio::time::timeout(SEND_TIMEOUT, async { self.sink.lock().await.send(WsMessage::Close(Some(frame))).await }).await;
+    }
+}
+
+/// Holds the receiver's liveness deadline off while the owner knows the peer is silent on
+/// purpose (it paused the peer). Counted: nested holds are fine.
+#[derive(Clone, Default)]
+pub struct Liveness(Arc<AtomicU32>);
+
+/// While alive, the link's silence is expected; dropping it restarts the liveness deadline.
+pub struct QuietGuard(Arc<AtomicU32>);
+
+impl Liveness {
+    pub fn hold(&self) -> QuietGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        QuietGuard(self.0.clone())
+    }
+    fn held(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 0
+    }
+}
+
+impl Drop for QuietGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 pub struct Receiver<S> {
     stream: SplitStream<WebSocketStream<S>>,
+    quiet: Liveness,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Receiver<S> {
+    /// The next message; [`RecvError::Stalled`] when nothing arrived for [`LIVENESS`] (and no
+    /// [`Liveness::hold`] was in force).
     pub async fn recv(&mut self) -> Result<Message, RecvError> {
-        recv_on(&mut self.stream).await
+        let quiet = self.quiet.clone();
+        let mut live = LiveStream { inner: &mut self.stream, quiet };
+        recv_on(&mut live).await
+    }
+
+    /// The handle that holds this receiver's liveness deadline off (see [`Liveness`]).
+    pub fn liveness(&self) -> Liveness {
+        self.quiet.clone()
+    }
+}
+
+/// A frame stream whose `next` gives up after [`LIVENESS`] of silence with a `Stalled` error.
+struct LiveStream<'a, K> {
+    inner: &'a mut K,
+    quiet: Liveness,
+}
+
+enum Next<T> {
+    Item(Option<T>),
+    Stalled,
+}
+
+impl<K, T> LiveStream<'_, K>
+where
+    K: futures_util::Stream<Item = T> + Unpin,
+{
+    async fn next(&mut self) -> Next<T> {
+        loop {
+            if let Ok(item) = tokio::time::timeout(LIVENESS, self.inner.next()).await {
+                return Next::Item(item);
+            }
+            if let Ok(item) = tokio::time::timeout(LIVENESS_GRACE, self.inner.next()).await {
+                return Next::Item(item);
+            }
+            if !self.quiet.held() {
+                return Next::Stalled;
+            }
+        }
     }
 }
 
@@ -194,12 +352,36 @@ where
     sink.send(WsMessage::text(text)).await.map_err(|e| SendError { kind: m.kind(), reason: e.to_string() })
 }
 
-async fn recv_on<K>(stream: &mut K) -> Result<Message, RecvError>
+/// Where [`recv_on`] reads frames from: a plain stream, or one with a liveness deadline.
+trait Frames {
+    async fn next_frame(&mut self) -> Next<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>;
+}
+
+impl<K> Frames for K
 where
     K: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
+    async fn next_frame(&mut self) -> Next<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+        Next::Item(self.next().await)
+    }
+}
+
+impl<K> Frames for LiveStream<'_, K>
+where
+    K: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    async fn next_frame(&mut self) -> Next<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+        self.next().await
+    }
+}
+
+async fn recv_on<K: Frames>(stream: &mut K) -> Result<Message, RecvError> {
     loop {
-        match stream.next().await {
+        let frame = match stream.next_frame().await {
+            Next::Item(f) => f,
+            Next::Stalled => return Err(RecvError::Stalled(LIVENESS)),
+        };
+        match frame {
             None => return Err(RecvError::Closed),
             Some(Err(e)) => {
                 return Err(match e {

@@ -68,6 +68,9 @@ pub struct Progress {
     pub actions_failed: u64,
     pub requests_done: u64,
     pub requests_planned: u64,
+    /// Of `requests_done`, answered intact: kept as answered if the scenario dies before its report.
+    #[serde(default)]
+    pub requests_ok: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

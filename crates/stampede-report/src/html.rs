@@ -309,7 +309,10 @@ pub fn render_report_html(r: &Results, instances: &[InstanceRecord]) -> Result<S
                 a.requests_planned, a.requests_sent, a.requests_not_sent, a.requests_sent, a.requests_ok, a.requests_failed, a.requests_timed_out
             ),
         ),
-        ("connections", format!("{} refused (bad token), {} protocol errors", a.connections_refused, a.protocol_errors)),
+        ("connections lost", {
+            let losses: Vec<String> = a.connection_losses().iter().filter(|(_, n)| *n > 0).map(|(what, n)| format!("{n} {what}")).collect();
+            if losses.is_empty() { "none".into() } else { losses.join(", ") }
+        }),
         ("balanced", if a.balanced() { "yes".into() } else { a.imbalances().join("; ") }),
     ]));
 

@@ -98,8 +98,9 @@ pub fn summary_text(r: &Results, out_dir: Option<&std::path::Path>) -> String {
         "  requests   {:>7} sent      {:>7} ok    {:>7} failed {:>5} timed out {:>5} not sent",
         a.requests_sent, a.requests_ok, a.requests_failed, a.requests_timed_out, a.requests_not_sent
     );
-    if a.connections_refused + a.protocol_errors > 0 {
-        let _ = writeln!(out, "  connections refused (bad token): {}, protocol errors: {}", a.connections_refused, a.protocol_errors);
+    let losses: Vec<String> = a.connection_losses().iter().filter(|(_, n)| *n > 0).map(|(what, n)| format!("{n} {what}")).collect();
+    if !losses.is_empty() {
+        let _ = writeln!(out, "  connections lost: {}", losses.join(", "));
     }
     let _ = writeln!(out);
     table(&mut out, "actions", &r.metrics, &r.native_states);

@@ -36,6 +36,9 @@ pub mod env {
     pub const ADVERTISE: &str = "STAMPEDE_ADVERTISE";
     /// Which fresh instance of an action slot this is (one-shot, churn); names must differ.
     pub const INCARNATION: &str = "STAMPEDE_INCARNATION";
+    /// The largest message the child accepts from its parent, in bytes: what the scenario can
+    /// legitimately send it (an assignment, a request payload) plus a margin.
+    pub const MAX_MESSAGE_BYTES: &str = "STAMPEDE_MAX_MESSAGE_BYTES";
 }
 
 /// Label keys carried by everything stampede creates.

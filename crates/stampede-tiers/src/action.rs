@@ -36,7 +36,7 @@ pub async fn run() -> Result<(), ActionError> {
     let instance_id = required_env(env::INSTANCE_ID).map_err(ActionError::Config)?;
     let clock = Clock::start();
 
-    let conn = connect(&callback, &token, stampede_protocol::DEFAULT_MAX_MESSAGE_BYTES).await?;
+    let conn = connect(&callback, &token, crate::limits::from_env()).await?;
     let (mut tx, mut rx) = conn.split();
     tx.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity(&instance_id, Role::Action, clock.anchor_us(), false) })
         .await?;
@@ -82,6 +82,8 @@ pub async fn run() -> Result<(), ActionError> {
             Ok(other) => break Err(ActionError::Protocol(format!("unexpected `{}` message", other.kind()))),
             Err(RecvError::Malformed(m)) => break Err(ActionError::Protocol(m)),
             Err(e @ RecvError::TooLarge(_)) => break Err(ActionError::Protocol(e.to_string())),
+            // The parent stopped (frozen, SIGSTOP) or is cut off: it will count us lost.
+            Err(RecvError::Stalled(_)) => break Ok(()),
             // The parent vanished: nothing left to serve.
             Err(RecvError::Transport(_)) => break Ok(()),
         }

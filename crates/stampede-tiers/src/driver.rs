@@ -113,6 +113,7 @@ impl LiveProgress {
             t.actions_failed += p.actions_failed;
             t.requests_done += p.requests_done;
             t.requests_planned += p.requests_planned;
+            t.requests_ok += p.requests_ok;
             t
         })
     }
@@ -270,7 +271,8 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
     });
     let server_cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let server = Server::bind(listen, token.clone(), server_cancel.clone(), &tracker)
+    let cap = crate::limits::driver_bound(&scenario.groups, cfg.raw);
+    let server = Server::bind(listen, token.clone(), cap, server_cancel.clone(), &tracker)
         .await
         .map_err(|source| DriverError::Bind { addr: listen, source })?;
     let server = Arc::new(server);
@@ -355,6 +357,10 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
     // 5. Results, written before teardown. A failed write must not skip the cleanup: it is
     // kept and returned after it.
     let interrupted = interrupt.stop.is_cancelled().then(|| interrupt.exit_code());
+    // The driver's own losses (refused, shed, stalled ...) beside those the scenarios reported.
+    let mut own = Accounting::default();
+    server.counters.fill(&mut own);
+    results.accounting.add(&own);
     let written = finish_results(&mut results, &scenario, outcomes, &ctx.clock, interrupted, timed_out.load(Ordering::SeqCst), &cfg);
 
     // 6. Clean up everything of this run, whatever happened.
@@ -479,8 +485,21 @@ async fn run_one_scenario(
         ..Default::default()
     };
     let planned = u64::from(group.actions) * u64::from(group.requests);
+    let assignment = Assignment {
+        run_id: ctx.run_id.clone(),
+        group_index: g,
+        scenario_index: s,
+        group: group.clone(),
+        seed: ctx.seed,
+        raw: ctx.raw,
+        image: ctx.action_images.get(&g).cloned().unwrap_or_else(|| image.to_owned()),
+        start_rate: crate::rate::stricter(group.start_rate, ctx.run_rate_share),
+    };
+    let assign = Message::Assign(Box::new(assignment));
+    let assign_len = serde_json::to_string(&assign).map(|j| j.len()).unwrap_or(0);
     let mut env = vec![
         (env::CALLBACK.to_owned(), callback.to_owned()),
+        (env::MAX_MESSAGE_BYTES.to_owned(), crate::limits::assignment_bound(assign_len).to_string()),
         (env::TOKEN.to_owned(), ctx.token.clone()),
         (env::INSTANCE_ID.to_owned(), instance_id.clone()),
         (env::RUN_ID.to_owned(), ctx.run_id.clone()),
@@ -499,23 +518,13 @@ async fn run_one_scenario(
         args: vec!["scenario".into()],
         env,
     };
-    let assignment = Assignment {
-        run_id: ctx.run_id.clone(),
-        group_index: g,
-        scenario_index: s,
-        group: group.clone(),
-        seed: ctx.seed,
-        raw: ctx.raw,
-        image: ctx.action_images.get(&g).cloned().unwrap_or_else(|| image.to_owned()),
-        start_rate: crate::rate::stricter(group.start_rate, ctx.run_rate_share),
-    };
     out.accounting.instances_requested += 1;
     ctx.progress.scenarios_launched.fetch_add(1, Ordering::Relaxed);
     ctx.progress.live.scenario_requested(g, s, &instance_id);
     // A scenario has to start its own runtime client before it is ready; give it the group's
     // ready timeout on top of the launch.
     let launched = launcher
-        .launch(&spec, &mut rec, group.timeouts.ready, Some(Message::Assign(Box::new(assignment))), &ctx.interrupt.stop)
+        .launch(&spec, &mut rec, group.timeouts.ready, Some(assign), &ctx.interrupt.stop)
         .await;
     let child = match launched {
         Ok(c) => c,
@@ -526,8 +535,7 @@ async fn run_one_scenario(
             }
             tracing::warn!("scenario {instance_id} failed: {}", rec.error.as_deref().unwrap_or("?"));
             out.accounting.instances_failed += 1;
-            out.accounting.requests_planned += planned;
-            out.accounting.requests_not_sent += planned;
+            count_lost_actions(&mut out.accounting, group, planned, Progress::default());
             ctx.progress.scenarios_failed.fetch_add(1, Ordering::Relaxed);
             ctx.progress.live.scenario_failed(g, s);
             out.instances.push(rec);
@@ -573,6 +581,7 @@ async fn run_one_scenario(
                     break None;
                 }
                 Err(e) => {
+                    ctx.server.counters.link_error(&e);
                     rec.error = Some(format!("connection lost before its report: {e}"));
                     break None;
                 }
@@ -643,8 +652,9 @@ async fn run_one_scenario(
         None => {
             rec.outcome = Outcome::Failed;
             out.accounting.instances_failed += 1;
-            out.accounting.requests_planned += planned;
-            out.accounting.requests_not_sent += planned;
+            // What it told us last is all we will know of its actions.
+            let last = ctx.progress.per_scenario.lock().expect("progress lock").get(&instance_id).copied().unwrap_or_default();
+            count_lost_actions(&mut out.accounting, group, planned, last);
             ctx.progress.scenarios_failed.fetch_add(1, Ordering::Relaxed);
             ctx.progress.live.scenario_failed(g, s);
             let _ = tx.send(&Message::Stop).await;
@@ -666,6 +676,23 @@ async fn run_one_scenario(
     }
     out.instances.push(rec);
     out
+}
+
+/// A scenario that never started or died before its report: its actions still count, as
+/// requested and failed (so `instances_requested` is always S + S·A), and the requests its last
+/// progress said were answered stay answered; the rest were never sent.
+fn count_lost_actions(a: &mut Accounting, group: &stampede_core::scenario::Group, planned: u64, last: Progress) {
+    let actions = u64::from(group.actions).max(last.actions_launched);
+    a.instances_requested += actions;
+    a.instances_failed += actions;
+    let planned = planned.max(last.requests_planned);
+    let done = last.requests_done.min(planned);
+    let ok = last.requests_ok.min(done);
+    a.requests_planned += planned;
+    a.requests_sent += done;
+    a.requests_ok += ok;
+    a.requests_failed += done - ok;
+    a.requests_not_sent += planned - done;
 }
 
 fn empty_results(run_id: &str, scenario: &Scenario, seed: u64, clock: &Clock, cfg: &DriverConfig) -> Results {

@@ -11,7 +11,7 @@
 //! routing of arriving children to the task that launched them), [`launch`] (launch a child and
 //! wait for it to connect and say ready, with timestamps and timeouts), [`runtimes`] (start
 //! concurrency and the runtime's own states as `native_phase_*`; no runtime is named here — the
-//! binary hands the tiers a registry), [`identity`] (who this process is), [`live`] (the run's
+//! binary hands the tiers a registry), [`identity`] (who this process is), [`limits`] (the message-size cap of every link), [`live`] (the run's
 //! counters and histograms for the live metrics endpoint).
 
 pub mod action;
@@ -21,6 +21,7 @@ mod link;
 pub mod preflight;
 pub mod identity;
 pub mod launch;
+pub mod limits;
 pub mod live;
 pub mod rate;
 pub mod runtimes;

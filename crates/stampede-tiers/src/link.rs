@@ -1,16 +1,19 @@
 //! The link to one ready action: one writer, and one reader task that routes each response to
-//! the request waiting for it by id. A request is sent, then waited for within its timeout; a
-//! lost connection fails every request still waiting, and only them.
+//! the request waiting for it by id. A request is sent, then waited for within its timeout —
+//! one deadline for both, so a peer that stopped reading (its socket buffer full of a large
+//! payload) times the request out too; a lost or stalled connection fails every request still
+//! waiting, and only them. While the scenario pauses the action on purpose, [`Link::quiet`]
+//! holds the liveness deadline off.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, Mutex};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use stampede_core::measure::RequestOutcome;
-use stampede_protocol::conn::Sender;
+use stampede_protocol::conn::{Liveness, QuietGuard, Sender};
 use stampede_protocol::{echo_is_intact, request_payload, Message, RecvError};
 
 use crate::server::Server;
@@ -49,23 +52,26 @@ pub(crate) type Pending = Arc<std::sync::Mutex<std::collections::HashMap<u64, on
 /// A ready action's connection: one writer, one reader task routing responses by id.
 #[derive(Clone)]
 pub(crate) struct Link {
-    pub(crate) tx: Arc<Mutex<Sender<TcpStream>>>,
+    pub(crate) tx: Sender<TcpStream>,
     pub(crate) pending: Pending,
     /// Cancelled when the connection is gone.
     pub(crate) gone: CancellationToken,
     pub(crate) reader: Arc<tokio::task::JoinHandle<()>>,
-    /// Requests completed (any outcome), for live progress.
+    /// Requests completed (any outcome), for live progress ...
     pub(crate) done: Arc<AtomicU64>,
+    /// ... and of those, answered intact.
+    pub(crate) ok: Arc<AtomicU64>,
+    liveness: Liveness,
 }
 
 impl Link {
-    pub(crate) fn new(conn: stampede_protocol::Conn<TcpStream>, server: Arc<Server>, done: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(conn: stampede_protocol::Conn<TcpStream>, server: Arc<Server>, done: Arc<AtomicU64>, ok: Arc<AtomicU64>) -> Self {
         let (tx, mut rx) = conn.split();
+        let liveness = rx.liveness();
         let pending: Pending = Arc::default();
         let gone = CancellationToken::new();
         let (p, g) = (pending.clone(), gone.clone());
-        let tx = Arc::new(Mutex::new(tx));
-        let txr = tx.clone();
+        let mut txr = tx.clone();
         let reader = tokio::spawn(async move {
             loop {
                 match rx.recv().await {
@@ -77,26 +83,33 @@ impl Link {
                     }
                     Ok(other) => {
                         server.protocol_error();
-                        txr.lock().await.close(&format!("unexpected `{}` message", other.kind())).await;
+                        txr.close(&format!("unexpected `{}` message", other.kind())).await;
                         break;
                     }
-                    Err(RecvError::Malformed(e)) => {
-                        server.protocol_error();
-                        txr.lock().await.close(&format!("malformed message: {e}")).await;
+                    Err(e) => {
+                        server.counters.link_error(&e);
+                        if matches!(e, RecvError::Malformed(_) | RecvError::TooLarge(_)) {
+                            txr.close(&e.to_string()).await;
+                        }
                         break;
                     }
-                    Err(_) => break,
                 }
             }
             // Dropping the waiters wakes every pending request with "connection lost".
             p.lock().expect("pending lock").clear();
             g.cancel();
         });
-        Link { tx, pending, gone, reader: Arc::new(reader), done }
+        Link { tx, pending, gone, reader: Arc::new(reader), done, ok, liveness }
     }
 
+    /// Gone, or a send on it failed or timed out (the peer stopped reading).
     pub(crate) fn lost(&self) -> bool {
-        self.gone.is_cancelled()
+        self.gone.is_cancelled() || self.tx.is_broken()
+    }
+
+    /// The action is silent on purpose (paused) while the guard lives.
+    pub(crate) fn quiet(&self) -> QuietGuard {
+        self.liveness.hold()
     }
 
     pub(crate) async fn closed(&self) {
@@ -104,7 +117,7 @@ impl Link {
     }
 
     pub(crate) async fn stop(&self) {
-        let _ = self.tx.lock().await.send(&Message::Stop).await;
+        let _ = self.tx.clone().send(&Message::Stop).await;
     }
 
     pub(crate) fn shutdown(&self) {
@@ -113,6 +126,9 @@ impl Link {
 
     pub(crate) async fn request(&self, r: PlannedRequest) -> ReqResult {
         let res = self.exchange(r).await;
+        if res.outcome == RequestOutcome::Ok {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+        }
         self.done.fetch_add(1, Ordering::Relaxed);
         res
     }
@@ -143,12 +159,25 @@ impl Link {
             res.error = Some("connection lost".into());
             return res;
         }
-        if let Err(e) = self.tx.lock().await.send(&msg).await {
+        // The request's one deadline covers the send: a peer that stopped reading cannot hold
+        // it in a full socket buffer past its timeout.
+        let deadline = tokio::time::Instant::from_std(r.scheduled + r.timeout);
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            // Late past its whole timeout before it could go (an overloaded open loop).
             self.pending.lock().expect("pending lock").remove(&r.id);
+            res.outcome = RequestOutcome::TimedOut;
+            res.error = Some(format!("its {:?} timeout passed before it could be sent", r.timeout));
+            return res;
+        }
+        if let Err(e) = self.tx.clone().send_within(&msg, left).await {
+            self.pending.lock().expect("pending lock").remove(&r.id);
+            if tokio::time::Instant::now() >= deadline {
+                res.outcome = RequestOutcome::TimedOut;
+            }
             res.error = Some(e.to_string());
             return res;
         }
-        let deadline = tokio::time::Instant::from_std(r.scheduled + r.timeout);
         match tokio::time::timeout_at(deadline, wrx).await {
             Ok(Ok(resp)) => {
                 res.received_at = Some(resp.at);

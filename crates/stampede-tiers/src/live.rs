@@ -218,6 +218,7 @@ mod tests {
                 actions_failed: 0,
                 requests_done: 4,
                 requests_planned: 30,
+                requests_ok: 4,
             },
         );
         live.scenario_failed(0, 1);

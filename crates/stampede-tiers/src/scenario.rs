@@ -82,6 +82,8 @@ struct ProgressCounters {
     failed: AtomicU64,
     /// Shared with every action link, which counts each request as it completes.
     requests_done: Arc<AtomicU64>,
+    /// Of those, answered intact.
+    requests_ok: Arc<AtomicU64>,
     requests_planned: AtomicU64,
 }
 
@@ -93,6 +95,7 @@ impl ProgressCounters {
             actions_failed: self.failed.load(Ordering::Relaxed),
             requests_done: self.requests_done.load(Ordering::Relaxed),
             requests_planned: self.requests_planned.load(Ordering::Relaxed),
+            requests_ok: self.requests_ok.load(Ordering::Relaxed),
         }
     }
 }
@@ -115,7 +118,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
     let instance_id = required_env(env::INSTANCE_ID).map_err(ScenarioError::Config)?;
     let clock = Clock::start();
 
-    let mut conn = connect(&callback, &token, stampede_protocol::DEFAULT_MAX_MESSAGE_BYTES).await?;
+    let mut conn = connect(&callback, &token, crate::limits::from_env()).await?;
     conn.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity(&instance_id, Role::Scenario, clock.anchor_us(), false) })
         .await?;
     let assignment = match tokio::time::timeout(Duration::from_secs(60), conn.recv()).await {
@@ -132,7 +135,8 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let server = Server::bind(listen, token.clone(), cancel.clone(), &tracker).await.map_err(ScenarioError::Bind)?;
+    let cap = crate::limits::response_bound(group);
+    let server = Server::bind(listen, token.clone(), cap, cancel.clone(), &tracker).await.map_err(ScenarioError::Bind)?;
     let host = match std::env::var(env::ADVERTISE) {
         Ok(h) if !h.is_empty() => h,
         _ => runtime.callback_host().await?,
@@ -227,8 +231,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
     }
     ticker.abort();
     report.interrupted = ctx.cancel.is_cancelled();
-    report.accounting.connections_refused = ctx.launcher.server.counters.connections_refused.load(Ordering::Relaxed);
-    report.accounting.protocol_errors = ctx.launcher.server.counters.protocol_errors.load(Ordering::Relaxed);
+    ctx.launcher.server.counters.fill(&mut report.accounting);
     report.metrics = metrics.to_wire();
     report.instances.sort_by_key(|r| (r.action, r.incarnation));
     tx.send(&Message::Report(Box::new(report))).await?;
@@ -372,6 +375,7 @@ async fn run_instance(
     };
     let mut env = vec![
         (env::CALLBACK.to_owned(), ctx.callback.clone()),
+        (env::MAX_MESSAGE_BYTES.to_owned(), crate::limits::request_bound(group).to_string()),
         (env::TOKEN.to_owned(), ctx.token.clone()),
         (env::INSTANCE_ID.to_owned(), instance_id.clone()),
         (env::RUN_ID.to_owned(), asg.run_id.clone()),
@@ -409,7 +413,7 @@ async fn run_instance(
     };
     ctx.progress.ready.fetch_add(1, Ordering::Relaxed);
     let handle = child.handle.clone();
-    let link = Link::new(child.conn, ctx.launcher.server.clone(), ctx.progress.requests_done.clone());
+    let link = Link::new(child.conn, ctx.launcher.server.clone(), ctx.progress.requests_done.clone(), ctx.progress.requests_ok.clone());
     // Held: ready now; no request until the whole group is.
     let done_ticket = match (hold, &ctx.hold) {
         (Some((held, done)), Some(h)) => {
@@ -522,7 +526,7 @@ async fn send_unit(
             // so the thaw lands in that burst's latency as it would on a FaaS platform.
             if i > unit[0] && i % burst == 0 {
                 drain(&mut inflight, &mut results).await;
-                if let Some(r) = pause_for(ctx, handle, at, metrics).await {
+                if let Some(r) = pause_for(ctx, handle, link, at, metrics).await {
                     resumes.push(r);
                 }
             }
@@ -547,7 +551,7 @@ async fn send_unit(
             if let Step::Pause { duration, .. } = step {
                 // Let the requests already sent finish first, so the pause freezes an idle action.
                 drain(&mut inflight, &mut results).await;
-                if let Some(r) = pause_for(ctx, handle, tokio::time::Instant::now() + *duration, metrics).await {
+                if let Some(r) = pause_for(ctx, handle, link, tokio::time::Instant::now() + *duration, metrics).await {
                     resumes.push(r);
                 }
             }
@@ -637,7 +641,9 @@ async fn drain(inflight: &mut JoinSet<ReqResult>, results: &mut Vec<ReqResult>) 
 
 /// Pause an instance until `until`, then resume it. Returns when the resume call started
 /// (the resume latency runs from there to the next response), or `None` if it failed.
-async fn pause_for(ctx: &Ctx, handle: &Handle, until: tokio::time::Instant, m: &mut Metrics) -> Option<Instant> {
+async fn pause_for(ctx: &Ctx, handle: &Handle, link: &Link, until: tokio::time::Instant, m: &mut Metrics) -> Option<Instant> {
+    // A paused action answers no ping: its silence is ours, not a stall.
+    let _quiet = link.quiet();
     let t0 = Instant::now();
     if let Err(e) = ctx.launcher.runtime.pause(handle).await {
         tracing::warn!("{}", e.chain());

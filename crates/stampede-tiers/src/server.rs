@@ -5,7 +5,13 @@
 //! `hello` with that id, it is handed over. Everything else is refused and counted:
 //! - no or wrong token → HTTP 401 before any message is read (`connections_refused`);
 //! - a first message that is not a well-formed `hello` of our protocol version, or names an
-//!   instance nobody expects → closed with a reason (`protocol_errors`).
+//!   instance nobody expects → closed with a reason (`protocol_errors`, `version_mismatches`);
+//! - no upgrade and hello within [`HANDSHAKE_TIMEOUT`] → dropped (`handshake_timeouts`); not a
+//!   websocket at all → dropped (`handshake_failures`);
+//! - more than [`MAX_AUTHENTICATING`] connections still in their handshake → the oldest of them
+//!   is dropped (`connections_shed`), so a flood of idle sockets costs bounded memory and file
+//!   descriptors, and a real child — which says hello within milliseconds of connecting — still
+//!   gets through: it is always the newest.
 //!
 //! Each connection is handled in its own task, so a bad one never stalls the others.
 
@@ -19,10 +25,13 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use stampede_protocol::{accept, AcceptError, Conn, Identity, Message, PROTOCOL_VERSION};
+use stampede_protocol::{accept, AcceptError, Conn, Identity, Message, RecvError, PROTOCOL_VERSION};
 
-/// How long a connected child may take to send its `hello`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may take from accept to its `hello` (websocket upgrade included).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections at once between accept and `hello`. Real children finish this in milliseconds,
+/// so it is far above what a launch burst needs, and far below the open-file limit.
+pub const MAX_AUTHENTICATING: usize = 512;
 
 /// A child that connected and said hello.
 pub struct Arrival {
@@ -32,13 +41,54 @@ pub struct Arrival {
     pub identity: Identity,
 }
 
+/// Every connection this server lost or refused, by cause (see the module docs).
 #[derive(Debug, Default)]
 pub struct Counters {
     pub connections_refused: AtomicU64,
     pub protocol_errors: AtomicU64,
+    pub handshake_timeouts: AtomicU64,
+    pub handshake_failures: AtomicU64,
+    pub connections_shed: AtomicU64,
+    pub version_mismatches: AtomicU64,
+    pub messages_too_large: AtomicU64,
+    pub links_stalled: AtomicU64,
+}
+
+impl Counters {
+    /// Into a results accounting (the rest of it is the caller's).
+    pub fn fill(&self, a: &mut stampede_core::results::Accounting) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        a.connections_refused = get(&self.connections_refused);
+        a.protocol_errors = get(&self.protocol_errors);
+        a.handshake_timeouts = get(&self.handshake_timeouts);
+        a.handshake_failures = get(&self.handshake_failures);
+        a.connections_shed = get(&self.connections_shed);
+        a.version_mismatches = get(&self.version_mismatches);
+        a.messages_too_large = get(&self.messages_too_large);
+        a.links_stalled = get(&self.links_stalled);
+    }
+
+    /// Count how an established link ended, when that is a loss.
+    pub fn link_error(&self, e: &RecvError) {
+        let c = match e {
+            RecvError::Malformed(_) => &self.protocol_errors,
+            RecvError::TooLarge(_) => &self.messages_too_large,
+            RecvError::Stalled(_) => &self.links_stalled,
+            RecvError::Closed | RecvError::Transport(_) => return,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 type Registry = Arc<Mutex<HashMap<String, oneshot::Sender<Arrival>>>>;
+
+/// Connections between accept and hello, oldest first, each with the token that drops it.
+#[derive(Default)]
+struct Pending {
+    next: u64,
+    queue: std::collections::VecDeque<(u64, CancellationToken)>,
+}
+type Authenticating = Arc<Mutex<Pending>>;
 
 pub struct Server {
     addr: SocketAddr,
@@ -47,13 +97,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// Bind and start accepting until `cancel` fires. Connection tasks run on `tracker`.
-    pub async fn bind(listen: SocketAddr, token: String, cancel: CancellationToken, tracker: &TaskTracker) -> std::io::Result<Self> {
+    /// Bind and start accepting until `cancel` fires. Connection tasks run on `tracker`. A
+    /// message over `max_message_bytes` closes its connection (see `crate::limits`).
+    pub async fn bind(
+        listen: SocketAddr,
+        token: String,
+        max_message_bytes: usize,
+        cancel: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let registry: Registry = Arc::default();
         let counters = Arc::new(Counters::default());
         let (reg, cnt, trk) = (registry.clone(), counters.clone(), tracker.clone());
+        let authenticating: Authenticating = Arc::default();
         tracker.spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
@@ -68,9 +126,35 @@ impl Server {
                         }
                     },
                 };
+                let (id, shed) = {
+                    let mut a = authenticating.lock().expect("authenticating lock");
+                    a.next += 1;
+                    // Full of half-open connections: the oldest goes (see the module docs).
+                    let oldest = (a.queue.len() >= MAX_AUTHENTICATING).then(|| a.queue.pop_front()).flatten();
+                    let id = a.next;
+                    let shed = CancellationToken::new();
+                    a.queue.push_back((id, shed.clone()));
+                    if let Some((_, old)) = oldest {
+                        old.cancel();
+                    }
+                    (id, shed)
+                };
                 let _ = stream.set_nodelay(true);
-                let (reg, cnt, token) = (reg.clone(), cnt.clone(), token.clone());
-                trk.spawn(async move { handle(stream, &token, &reg, &cnt).await });
+                let (reg, cnt, token, auth) = (reg.clone(), cnt.clone(), token.clone(), authenticating.clone());
+                trk.spawn(async move {
+                    let handshake = handle(stream, &token, max_message_bytes, &reg, &cnt);
+                    tokio::select! {
+                        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => if r.is_err() {
+                            cnt.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!("dropped a connection: no websocket upgrade and hello within {HANDSHAKE_TIMEOUT:?}");
+                        },
+                        _ = shed.cancelled() => {
+                            cnt.connections_shed.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!("dropped the oldest half-open connection: {MAX_AUTHENTICATING} were authenticating");
+                        }
+                    }
+                    auth.lock().expect("authenticating lock").queue.retain(|(i, _)| *i != id);
+                });
             }
         });
         Ok(Self { addr, registry, counters })
@@ -97,9 +181,10 @@ impl Server {
     }
 }
 
-async fn handle(stream: TcpStream, token: &str, registry: &Registry, counters: &Counters) {
+/// From accept to `hello` and the hand-over; bounded by [`HANDSHAKE_TIMEOUT`] by the caller.
+async fn handle(stream: TcpStream, token: &str, max_message_bytes: usize, registry: &Registry, counters: &Counters) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-    let mut conn = match accept(stream, &peer, token, stampede_protocol::DEFAULT_MAX_MESSAGE_BYTES).await {
+    let mut conn = match accept(stream, &peer, token, max_message_bytes).await {
         Ok(c) => c,
         Err(e @ AcceptError::BadToken { .. }) => {
             counters.connections_refused.fetch_add(1, Ordering::Relaxed);
@@ -107,19 +192,19 @@ async fn handle(stream: TcpStream, token: &str, registry: &Registry, counters: &
             return;
         }
         Err(e) => {
-            counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("{e}");
             return;
         }
     };
     let connected_at = Instant::now();
-    let reason = match tokio::time::timeout(HELLO_TIMEOUT, conn.recv()).await {
-        Err(_) => "no hello within 10 s".to_owned(),
-        Ok(Err(e)) => format!("bad first message: {e}"),
-        Ok(Ok(Message::Hello { version, .. })) if version != PROTOCOL_VERSION => {
-            format!("protocol version {version} not supported (this is {PROTOCOL_VERSION})")
+    let (counter, reason) = match conn.recv().await {
+        Err(e @ RecvError::TooLarge(_)) => (&counters.messages_too_large, format!("bad first message: {e}")),
+        Err(e) => (&counters.protocol_errors, format!("bad first message: {e}")),
+        Ok(Message::Hello { version, .. }) if version != PROTOCOL_VERSION => {
+            (&counters.version_mismatches, format!("protocol version {version} not supported (this is {PROTOCOL_VERSION})"))
         }
-        Ok(Ok(Message::Hello { identity, .. })) => {
+        Ok(Message::Hello { identity, .. }) => {
             let slot = registry.lock().expect("registry lock").remove(&identity.instance_id);
             match slot {
                 Some(tx) => {
@@ -131,12 +216,12 @@ async fn handle(stream: TcpStream, token: &str, registry: &Registry, counters: &
                     }
                     return;
                 }
-                None => format!("unknown or duplicate instance `{}`", identity.instance_id),
+                None => (&counters.protocol_errors, format!("unknown or duplicate instance `{}`", identity.instance_id)),
             }
         }
-        Ok(Ok(other)) => format!("first message must be hello, got `{}`", other.kind()),
+        Ok(other) => (&counters.protocol_errors, format!("first message must be hello, got `{}`", other.kind())),
     };
-    counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
+    counter.fetch_add(1, Ordering::Relaxed);
     tracing::warn!("closing a connection: {reason}");
     conn.close(&reason).await;
 }

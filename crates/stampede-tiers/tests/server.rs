@@ -1,6 +1,8 @@
 //! The callback server's security and robustness, in-process on 127.0.0.1:0:
 //! no token → refused before any message is read; malformed frames close that one
-//! connection and are counted; other connections carry on unharmed.
+//! connection and are counted; other connections carry on unharmed; a flood of idle sockets
+//! is shed and timed out while a real child still gets through; an oversized message closes
+//! its link; every loss is counted by its cause.
 
 use futures_util::SinkExt;
 use std::sync::atomic::Ordering;
@@ -17,9 +19,12 @@ use stampede_tiers::server::Server;
 
 const TOKEN: &str = "0123456789abcdef";
 
+/// The cap the test server puts on one message.
+const CAP: usize = 64 << 10;
+
 async fn server() -> (Server, String, CancellationToken) {
     let cancel = CancellationToken::new();
-    let s = Server::bind("127.0.0.1:0".parse().unwrap(), TOKEN.into(), cancel.clone(), &TaskTracker::new()).await.unwrap();
+    let s = Server::bind("127.0.0.1:0".parse().unwrap(), TOKEN.into(), CAP, cancel.clone(), &TaskTracker::new()).await.unwrap();
     let url = format!("ws://127.0.0.1:{}/", s.port());
     (s, url, cancel)
 }
@@ -72,7 +77,8 @@ async fn malformed_frames_close_only_their_connection_and_are_counted() {
         let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("server closes promptly");
         assert!(matches!(next, None | Some(Ok(Ws::Close(_))) | Some(Err(_))), "got {next:?}");
     }
-    eventually(|| s.counters.protocol_errors.load(Ordering::Relaxed) == 3).await;
+    eventually(|| s.counters.protocol_errors.load(Ordering::Relaxed) == 2).await;
+    eventually(|| s.counters.version_mismatches.load(Ordering::Relaxed) == 1).await;
 
     // A well-behaved child still gets through and is handed to whoever expects it.
     let mut good = connect(&url, TOKEN, DEFAULT_MAX_MESSAGE_BYTES).await.unwrap();
@@ -95,4 +101,52 @@ async fn an_unknown_instance_is_refused_after_hello() {
     c.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity("nobody", Role::Action, 0, false) }).await.unwrap();
     assert!(c.recv().await.is_err(), "closed with a reason");
     eventually(|| s.counters.protocol_errors.load(Ordering::Relaxed) == 1).await;
+}
+
+#[tokio::test]
+async fn an_oversized_message_closes_its_link_and_is_counted_as_too_large() {
+    let (s, url, _c) = server().await;
+    let expected = s.expect("big");
+    // A token holder whose hello is larger than anything the scenario can legitimately send.
+    let mut c = connect(&url, TOKEN, DEFAULT_MAX_MESSAGE_BYTES).await.unwrap();
+    let mut who = identity("big", Role::Action, 0, false);
+    who.hostname = "x".repeat(CAP * 2);
+    c.send(&Message::Hello { version: PROTOCOL_VERSION, identity: who }).await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_secs(5), c.recv()).await.expect("closed promptly").is_err());
+    eventually(|| s.counters.messages_too_large.load(Ordering::Relaxed) == 1).await;
+    assert_eq!(s.counters.protocol_errors.load(Ordering::Relaxed), 0);
+    // It was never handed over.
+    assert!(tokio::time::timeout(Duration::from_millis(100), expected).await.is_err());
+}
+
+#[tokio::test]
+async fn a_flood_of_idle_connections_is_shed_and_timed_out_while_a_real_child_gets_through() {
+    use stampede_tiers::server::{HANDSHAKE_TIMEOUT, MAX_AUTHENTICATING};
+    let (s, url, _c) = server().await;
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/').to_owned();
+    // Twice as many idle sockets as may authenticate at once, none saying a word.
+    let flood = 2 * MAX_AUTHENTICATING + 100;
+    let mut idle = Vec::new();
+    for _ in 0..flood {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.expect("the listener keeps accepting"));
+    }
+    eventually(|| s.counters.connections_shed.load(Ordering::Relaxed) >= (flood - MAX_AUTHENTICATING) as u64).await;
+
+    // A real child, arriving last, is the newest: it gets through at once.
+    let expected = s.expect("real-1");
+    let t0 = std::time::Instant::now();
+    let mut good = connect(&url, TOKEN, DEFAULT_MAX_MESSAGE_BYTES).await.unwrap();
+    good.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity("real-1", Role::Action, 0, false) }).await.unwrap();
+    let arrival = tokio::time::timeout(Duration::from_secs(5), expected).await.expect("handed over").unwrap();
+    assert_eq!(arrival.identity.instance_id, "real-1");
+    assert!(t0.elapsed() < HANDSHAKE_TIMEOUT, "not held up by the flood: {:?}", t0.elapsed());
+
+    // The idle ones still authenticating are dropped at the handshake deadline.
+    tokio::time::sleep(HANDSHAKE_TIMEOUT + Duration::from_secs(1)).await;
+    let timed_out = s.counters.handshake_timeouts.load(Ordering::Relaxed);
+    let shed = s.counters.connections_shed.load(Ordering::Relaxed);
+    assert!(timed_out >= 1, "no handshake timed out");
+    // One more for the real child's place in the queue, which pushed out one more idle socket.
+    assert_eq!(timed_out + shed, flood as u64, "every idle socket is accounted for once");
+    drop(idle);
 }

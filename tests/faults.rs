@@ -1,0 +1,249 @@
+//! Faults from docs/faults.md, triggered for real on the process runtime: a stopped
+//! (SIGSTOP) action in the middle of a large payload, a stopped scenario, a token holder
+//! sending an oversized message, a flood of idle connections on a scenario's port. Each run
+//! must end within its request timeout plus the liveness deadline (and slack), write complete
+//! results that count the loss by its cause, and leave no process behind.
+
+mod common;
+
+use common::*;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The links' liveness deadline (`stampede_protocol::conn::LIVENESS`) plus its grace.
+const LIVENESS: Duration = Duration::from_secs(21);
+
+/// A run from `toml` in the background, with its live endpoint; returns (child, out, run id, metrics addr).
+fn start(dir: &Path, toml: &str, extra: &[&str]) -> (std::process::Child, std::path::PathBuf, String, String) {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = dir.join("r");
+    let addr_file = dir.join("metrics-addr");
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--metrics-addr-file",
+        addr_file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let child = spawn(&args);
+    let run_id = wait_run_id(&out, Duration::from_secs(30));
+    let addr =
+        wait_until(Duration::from_secs(30), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());
+    (child, out, run_id, addr)
+}
+
+fn pid_of(run_id: &str, suffix: &str) -> i32 {
+    wait_until(Duration::from_secs(60), &format!("instance *{suffix} up"), || {
+        run_processes(run_id, |id| id.ends_with(suffix)).first().map(|p| p.0)
+    })
+}
+
+fn answered(addr: &str, at_least: f64) {
+    wait_until(Duration::from_secs(60), &format!("{at_least} answered requests"), || {
+        (requests_done(addr)? >= at_least).then_some(())
+    });
+}
+
+/// The process's environment variable `name` (the run token, say), as a child sees it.
+fn env_of(pid: i32, name: &str) -> String {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    env.split(|b| *b == 0)
+        .find_map(|v| std::str::from_utf8(v).ok()?.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("{name} not in the environment of {pid}"))
+}
+
+fn instance_rows(out: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut rows = csv_rows(&out.join("instances.csv"));
+    let header = rows.remove(0);
+    (header, rows)
+}
+
+#[test]
+fn a_stopped_action_mid_payload_is_failed_within_its_request_timeout_plus_the_liveness_deadline() {
+    let _serial = serial();
+    let dir = tempdir();
+    // 4 MiB per request fills the socket buffers of an action that stopped reading.
+    let toml = r#"
+name = "stalled-action"
+[[group]]
+name = "g"
+scenarios = 1
+actions = 3
+requests = 40
+work = "sleep:20ms"
+payload = { request = 4194304, response = 16 }
+timeouts = { request = "2s" }
+"#;
+    let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
+    let victim = pid_of(&run_id, "-g0-s0-a1");
+    answered(&addr, 3.0);
+    assert_eq!(signal(victim, libc::SIGSTOP), 0);
+    let t0 = Instant::now();
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let took = t0.elapsed();
+    // The other two actions do the rest of their 40 × ~25 ms; the stopped one must not hold it.
+    assert!(took < Duration::from_secs(2) + LIVENESS + Duration::from_secs(30), "the run took {took:?} after the stop");
+    assert_eq!(status.code(), Some(1), "a failed action means exit 1");
+    let r = results(&out);
+    assert_eq!(r["run"]["status"], "failed");
+    let a = &r["accounting"];
+    assert_balanced(a);
+    assert_eq!((a["instances_requested"].as_u64(), a["instances_failed"].as_u64()), (Some(4), Some(1)), "{a}");
+    assert!(a["requests_timed_out"].as_u64().unwrap() + a["requests_failed"].as_u64().unwrap() >= 1, "{a}");
+    let (h, rows) = instance_rows(&out);
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let failed: Vec<_> = rows.iter().filter(|r| r[col("outcome")] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{rows:?}");
+    assert!(failed[0][col("instance_id")].ends_with("-g0-s0-a1"));
+    assert_eq!(rows.iter().filter(|r| r[col("requests_ok")] == "40").count(), 2, "the others answered everything");
+    assert!(run_processes(&run_id, |_| true).is_empty(), "children left running (a stopped one included)");
+}
+
+#[test]
+fn a_stopped_scenario_is_failed_after_the_liveness_deadline_and_its_actions_still_count() {
+    let _serial = serial();
+    let dir = tempdir();
+    let toml = r#"
+name = "stalled-scenario"
+[[group]]
+name = "g"
+scenarios = 2
+actions = 3
+requests = 200
+work = "sleep:50ms"
+"#;
+    let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
+    let victim = pid_of(&run_id, "-g0-s1");
+    answered(&addr, 10.0);
+    assert_eq!(signal(victim, libc::SIGSTOP), 0);
+    let t0 = Instant::now();
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let took = t0.elapsed();
+    assert!(took < LIVENESS + Duration::from_secs(30), "the run took {took:?} after the stop");
+    assert_eq!(status.code(), Some(1));
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_balanced(a);
+    // S + S·A whatever happened; the stalled scenario and its 3 actions failed.
+    assert_eq!(a["instances_requested"].as_u64(), Some(2 + 2 * 3), "{a}");
+    assert_eq!(a["instances_failed"].as_u64(), Some(1 + 3), "{a}");
+    assert!(a["links_stalled"].as_u64().unwrap() >= 1, "the driver counts the stall: {a}");
+    // What the stalled scenario reported as answered before it stopped stays answered.
+    assert!(a["requests_ok"].as_u64().unwrap() > 3 * 200, "{a}");
+    let (h, rows) = instance_rows(&out);
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let s1 = rows.iter().find(|r| r[col("instance_id")].ends_with("-g0-s1")).expect("a row for the stalled scenario");
+    assert_eq!(s1[col("outcome")], "failed");
+    assert!(s1[col("error")].contains("stalled"), "{s1:?}");
+    assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
+}
+
+#[test]
+fn a_token_holder_sending_an_oversized_message_loses_that_link_only_and_is_counted() {
+    let _serial = serial();
+    let dir = tempdir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let toml = r#"
+name = "oversized"
+[[group]]
+name = "g"
+scenarios = 1
+actions = 2
+requests = 100
+work = "sleep:20ms"
+"#;
+    let (mut child, out, run_id, addr) = start(dir.path(), toml, &["--listen", &listen]);
+    let scenario = pid_of(&run_id, "-g0-s0");
+    let token = env_of(scenario, "STAMPEDE_TOKEN");
+    answered(&addr, 2.0);
+    // A hand-made websocket client with the run's token: upgrade, then one 64 MiB text frame
+    // header (masked, length only). The driver must close it at the header, buffering nothing.
+    let mut s = std::net::TcpStream::connect(&listen).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {listen}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nx-stampede-token: {token}\r\n\r\n"
+    )
+    .unwrap();
+    // The upgrade is accepted: the token is right.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        std::io::Read::read_exact(&mut s, &mut byte).expect("the driver answers the upgrade");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let mut frame = vec![0x81u8, 0x80 | 127];
+    frame.extend_from_slice(&(64u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    s.write_all(&frame).unwrap();
+    let _ = s.write_all(&vec![b'a'; 1 << 20]);
+    drop(s);
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_eq!(a["messages_too_large"].as_u64(), Some(1), "{a}");
+    assert_eq!(status.code(), Some(1), "a token holder's bad message fails the run, as a protocol error does");
+    // The real children were not touched.
+    assert_balanced(a);
+    assert_eq!((a["instances_failed"].as_u64(), a["requests_ok"].as_u64()), (Some(0), Some(200)), "{a}");
+    assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
+}
+
+/// Listening TCP ports of process `pid` (from `ss`, which names each socket's owner).
+fn listening_ports(pid: i32) -> Vec<u16> {
+    let o = std::process::Command::new("ss").args(["-ltnpH"]).output().expect("ss (iproute2) must be installed");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .filter_map(|l| l.split_whitespace().nth(3)?.rsplit(':').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_flood_of_idle_connections_on_a_scenario_port_leaves_its_one_shot_launches_unaffected() {
+    let _serial = serial();
+    let dir = tempdir();
+    // One-shot: a fresh action (a fresh connection to the scenario) for every request.
+    let toml = r#"
+name = "flood"
+[[group]]
+name = "g"
+scenarios = 1
+actions = 4
+requests = 100
+work = "sleep:100ms"
+lifecycle = "one_shot"
+"#;
+    let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
+    let scenario = pid_of(&run_id, "-g0-s0");
+    let port =
+        wait_until(Duration::from_secs(30), "the scenario's port", || listening_ports(scenario).first().copied());
+    answered(&addr, 1.0);
+    // 1,100 idle sockets (what made launches fail with "Too many open files" before).
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("the scenario stopped accepting after {} connections: {e}", idle.len()),
+        }
+    }
+    let status = wait_for(&mut child, Duration::from_secs(180));
+    drop(idle);
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_eq!(status.code(), Some(0), "{a}");
+    assert_balanced(a);
+    assert_eq!((a["instances_failed"].as_u64(), a["requests_ok"].as_u64()), (Some(0), Some(4 * 100)), "{a}");
+    assert!(
+        a["connections_shed"].as_u64().unwrap() + a["handshake_timeouts"].as_u64().unwrap() > 0,
+        "the flood is counted: {a}"
+    );
+    assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
+}
