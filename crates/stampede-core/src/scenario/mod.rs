@@ -117,6 +117,7 @@
 //! problems name the flag (`--actions`).
 
 pub mod catalog;
+pub mod limits;
 pub mod model;
 pub use catalog::{Capabilities, RuntimeCatalog, RuntimeInfo};
 pub use model::*;
@@ -128,16 +129,12 @@ mod parse;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{Problem, ScenarioError};
+pub use limits::{MAX_IMAGE_FILLER_MB, MAX_PAYLOAD};
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-/// Largest payload in either direction: 16 MiB.
-pub const MAX_PAYLOAD: u32 = 16 * 1024 * 1024;
-
-/// Largest `image_filler_mb`: 10 GiB of filler.
-pub const MAX_IMAGE_FILLER_MB: u32 = 10 * 1024;
 
 /// Values given on the command line. Each replaces the value of the *first* group of a file
 /// (or of the single group built when there is no file); `seed` replaces the top-level seed.
@@ -169,9 +166,23 @@ pub mod flags {
 }
 
 /// Reads, parses and validates a scenario file, then applies `ov`.
+///
+/// Reads at most [`limits::MAX_FILE_BYTES`]: a larger file (or an endless one such as
+/// `/dev/zero`) is refused without being read whole.
 pub fn load_file(path: &Path, ov: &Overrides, catalog: &dyn RuntimeCatalog) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ScenarioError::Read { file: path.to_owned(), source })?;
+    use std::io::Read;
+    let read_err = |source| ScenarioError::Read { file: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut text = String::new();
+    file.take(limits::MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(read_err)?;
+    if text.len() as u64 > limits::MAX_FILE_BYTES {
+        let message = format!(
+            "the file is larger than {} bytes (1 MiB), the limit of a scenario file",
+            limits::MAX_FILE_BYTES
+        );
+        let problem = Problem { line: None, field: String::new(), message };
+        return Err(ScenarioError::Invalid { file: Some(path.to_owned()), problems: vec![problem] });
+    }
     from_str(&text, Some(path), ov, catalog)
 }
 

@@ -28,6 +28,7 @@ impl Reader<'_> {
 
     pub(super) fn check_group(&mut self, g: &Group, src: &GroupSources) {
         self.check_capabilities(g, src);
+        self.check_derived(g, src);
         if let (Hold::AllReady, Some(hold_loc)) = (g.hold, &src.hold) {
             // Held instances live through the whole group's work: an instance per request or
             // per cycle contradicts that.

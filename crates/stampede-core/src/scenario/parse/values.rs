@@ -8,6 +8,7 @@ use toml_edit::Item;
 
 use super::super::duration::DURATION_SYNTAX;
 use super::super::format_duration;
+use super::super::limits::{MAX_DURATION, MAX_DURATION_TEXT, MAX_INSTANCES};
 use super::super::model::*;
 use super::reader::{describe, Loc, Reader};
 use super::DEFAULT_PAYLOAD;
@@ -31,8 +32,23 @@ pub(super) fn dist_problem(dist: &DurationDist) -> Option<String> {
         DurationDist::Lognormal { sigma, .. } if !(sigma.is_finite() && *sigma > 0.0) => {
             Some(format!("lognormal sigma must be greater than 0, got {sigma}"))
         }
+        DurationDist::Lognormal { median, sigma } => lognormal_mean_problem(*median, *sigma),
         _ => None,
     }
+}
+
+/// A lognormal's mean, median · e^(σ²/2), grows fast with σ: it must stay a duration the
+/// tiers can compute with (σ = 40 overflows every clock).
+pub(super) fn lognormal_mean_problem(median: Duration, sigma: f64) -> Option<String> {
+    let mean = median.as_secs_f64() * (sigma * sigma / 2.0).exp();
+    // Written so that NaN and infinity fail too.
+    if mean <= MAX_DURATION.as_secs_f64() {
+        return None;
+    }
+    Some(format!(
+        "gives the lognormal a mean of {mean:.3e} s (median {} · e^(sigma²/2)), more than the limit of {MAX_DURATION_TEXT}; lower sigma or the median",
+        format_duration(median)
+    ))
 }
 
 /// The `dist` of a duration table: work durations and inter-arrival times share one reader,
@@ -182,8 +198,13 @@ impl Reader<'_> {
                 let median = read(self, "median", true);
                 let sigma = self
                     .required(table, &loc, "sigma", "a number > 0, e.g. 0.5")
-                    .and_then(|(i, l)| self.sigma(i, &l));
-                Some(Dist::Lognormal(median?.0, sigma?))
+                    .and_then(|(i, l)| Some((self.sigma(i, &l)?, l)));
+                let ((median, _), (sigma, sigma_loc)) = (median?, sigma?);
+                if let Some(why) = lognormal_mean_problem(median, sigma) {
+                    self.push(&sigma_loc, why);
+                    return None;
+                }
+                Some(Dist::Lognormal(median, sigma))
             }
         }
     }
@@ -344,7 +365,7 @@ impl Reader<'_> {
             .required(table, &loc, "qps", "launches per second, a number > 0 such as 10 or 0.5")
             .and_then(|(item, l)| self.qps(item, &l));
         let burst = match self.entry(table, &loc, "burst") {
-            Some((item, l)) => self.count(item, &l),
+            Some((item, l)) => self.count_at_most(item, &l, MAX_INSTANCES as u32, " (the most instances a run may start, 2^24)"),
             None => Some(1),
         };
         Some(StartRate { qps: qps?, burst: burst? })
@@ -360,10 +381,13 @@ impl Reader<'_> {
             Some(q) if !(q.is_finite() && q > 0.0) => {
                 self.push(loc, format!("must be a finite number greater than 0, got {q}"))
             }
-            // The tiers turn qps into the gap between launches; it must fit a Duration.
-            Some(q) if Duration::try_from_secs_f64(1.0 / q).is_err() => {
-                self.push(loc, format!("is too small, got {q}: one launch per {} seconds", 1.0 / q))
-            }
+            // The tiers turn qps into the gap between launches, which must be a duration they
+            // can compute with (the run's rate is further split among its scenarios: checked
+            // with all groups known).
+            Some(q) if !(1.0 / q <= MAX_DURATION.as_secs_f64()) => self.push(
+                loc,
+                format!("is too small, got {q}: one launch per {:.3e} seconds, more than the limit of {MAX_DURATION_TEXT}", 1.0 / q),
+            ),
             Some(q) => return Some(q),
         }
         None
