@@ -6,13 +6,35 @@ use super::super::model::*;
 use super::group::GroupSources;
 use super::reader::{Reader, Source};
 
-/// Two selectors share at least one action (of `actions` in all).
-pub(super) fn overlap(a: &ActionSelector, b: &ActionSelector, actions: u32) -> bool {
+/// A step's actions as compared with other steps': `None` for all, else its indices sorted,
+/// so two lists meet in linear time (a group may list up to `MAX_STEP_INDICES`).
+fn sorted_indices(selector: &ActionSelector) -> Option<Vec<u32>> {
+    match selector {
+        ActionSelector::All => None,
+        ActionSelector::Indices(v) => {
+            let mut v = v.clone();
+            v.sort_unstable();
+            Some(v)
+        }
+    }
+}
+
+/// Two selectors (from [`sorted_indices`]) share at least one action (of `actions` in all).
+fn overlap(a: Option<&[u32]>, b: Option<&[u32]>, actions: u32) -> bool {
     match (a, b) {
-        (ActionSelector::All, ActionSelector::All) => actions > 0,
-        (ActionSelector::All, ActionSelector::Indices(v))
-        | (ActionSelector::Indices(v), ActionSelector::All) => v.iter().any(|i| *i < actions),
-        (ActionSelector::Indices(a), ActionSelector::Indices(b)) => a.iter().any(|i| b.contains(i)),
+        (None, None) => actions > 0,
+        (None, Some(v)) | (Some(v), None) => v.first().is_some_and(|i| *i < actions),
+        (Some(a), Some(b)) => {
+            let (mut i, mut j) = (0, 0);
+            while i < a.len() && j < b.len() {
+                match a[i].cmp(&b[j]) {
+                    std::cmp::Ordering::Less => i += 1,
+                    std::cmp::Ordering::Greater => j += 1,
+                    std::cmp::Ordering::Equal => return true,
+                }
+            }
+            false
+        }
     }
 }
 
@@ -85,6 +107,7 @@ impl Reader<'_> {
             }
         }
 
+        let sorted: Vec<Option<Vec<u32>>> = g.steps.iter().map(|s| sorted_indices(s.actions())).collect();
         for (i, (step, ss)) in g.steps.iter().zip(&src.steps).enumerate() {
             let kind = step_kind(step);
             if let Some(lc_src) = &src.lifecycle {
@@ -142,16 +165,17 @@ impl Reader<'_> {
                     }
                 }
             }
-            self.check_step_conflicts(g, src, i);
+            self.check_step_conflicts(g, src, i, &sorted);
         }
     }
 
     /// Nothing can happen to an action once it is killed, and two pauses of one action at the
-    /// same point have no defined order: both would make the tiers guess.
-    pub(super) fn check_step_conflicts(&mut self, g: &Group, src: &GroupSources, i: usize) {
+    /// same point have no defined order: both would make the tiers guess. `sorted` holds each
+    /// step's actions as [`sorted_indices`] gives them.
+    pub(super) fn check_step_conflicts(&mut self, g: &Group, src: &GroupSources, i: usize, sorted: &[Option<Vec<u32>>]) {
         let step = &g.steps[i];
         for (j, other) in g.steps.iter().enumerate() {
-            if i == j || !overlap(step.actions(), other.actions(), g.actions) {
+            if i == j {
                 continue;
             }
             let (mine, theirs) = (step.after_requests(), other.after_requests());
@@ -165,7 +189,11 @@ impl Reader<'_> {
                 )),
                 _ => None,
             };
+            // Whether they share an action is asked last: it is the costly part.
             if let Some(msg) = conflict {
+                if !overlap(sorted[i].as_deref(), sorted[j].as_deref(), g.actions) {
+                    continue;
+                }
                 self.push(&src.steps[i].after_requests, msg);
                 return;
             }
