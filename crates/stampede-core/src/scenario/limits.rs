@@ -38,9 +38,9 @@ pub const MAX_OPTION_ENTRIES: usize = 1_000;
 pub const MAX_REQUESTS: u32 = 1 << 24;
 
 /// Most requests one scenario instance plans, A·N (one more per action for an eviction
-/// probe): 2^26 = 67,108,864. A scenario instance holds the schedules of all its actions at
-/// once: at 32 bytes a request, 2 GiB.
-pub const MAX_SCENARIO_REQUESTS: u64 = 1 << 26;
+/// probe): 2^24 = 16,777,216. A scenario instance holds the schedules and then the results of
+/// all its actions' requests at once, about 128 bytes a request: 2 GiB at the limit.
+pub const MAX_SCENARIO_REQUESTS: u64 = 1 << 24;
 
 /// Most requests in a whole run, Σ S·A·N over the groups, times the churn cycles:
 /// 2^32 = 4,294,967,296.

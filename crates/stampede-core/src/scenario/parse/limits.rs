@@ -64,7 +64,7 @@ impl Reader<'_> {
             if total > u128::from(MAX_SCENARIO_REQUESTS) {
                 let probe = if requests_per_slot(g) > u128::from(g.requests) { " + 1 (the probe)" } else { "" };
                 let msg = format!(
-                    "actions × requests = {} × {}{probe} = {total} requests for each scenario instance, more than the limit of {MAX_SCENARIO_REQUESTS} (2^26): a scenario instance draws the schedules of all its actions up front; lower actions or requests, or spread the actions over more scenarios",
+                    "actions × requests = {} × {}{probe} = {total} requests for each scenario instance, more than the limit of {MAX_SCENARIO_REQUESTS} (2^24): a scenario instance holds the schedules and results of all its actions' requests at once; lower actions or requests, or spread the actions over more scenarios",
                     g.actions, g.requests
                 );
                 self.push(&blame(src, &[&src.requests, &src.actions]), msg);
@@ -97,8 +97,9 @@ impl Reader<'_> {
             }
         }
         if let (Some(_), Some(_), Some(_)) = (&src.actions, &src.payload, &src.arrivals) {
+            // A burst over N is refused on its own; the most in flight is then N.
             let burst = match g.arrivals {
-                Arrivals::Open { burst, .. } => burst,
+                Arrivals::Open { burst, .. } => burst.min(g.requests),
                 Arrivals::Closed => 1,
             };
             let bytes = u128::from(g.payload.request) + u128::from(g.payload.response);
