@@ -279,7 +279,8 @@ impl Reader<'_> {
     }
 
     /// A count of the group (S, A, N): the flag when given, else the file's key, else
-    /// `default`; with where it came from. `None` when the value given is invalid.
+    /// `default`; with where it came from. `None` when the value given is invalid or over `max`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn count_field(
         &mut self,
         table: Option<&dyn TableLike>,

@@ -51,6 +51,11 @@ fn instances_per_slot(g: &Group) -> u128 {
     per_cycle.saturating_mul(cycles(g))
 }
 
+/// Longer than [`MAX_DURATION`], or not a number at all (an overflowed product).
+pub(super) fn over_max_duration(secs: f64) -> bool {
+    secs.is_nan() || secs > MAX_DURATION.as_secs_f64()
+}
+
 fn cycles(g: &Group) -> u128 {
     u128::from(g.churn.and_then(|c| c.cycles).unwrap_or(1))
 }
@@ -58,7 +63,6 @@ fn cycles(g: &Group) -> u128 {
 impl Reader<'_> {
     /// The limits of one group's derived values.
     pub(super) fn check_derived(&mut self, g: &Group, src: &GroupSources) {
-        let max_secs = MAX_DURATION.as_secs_f64();
         if let (Some(_), Some(_)) = (&src.actions, &src.requests) {
             let total = u128::from(g.actions) * requests_per_slot(g);
             if total > u128::from(MAX_SCENARIO_REQUESTS) {
@@ -73,7 +77,7 @@ impl Reader<'_> {
         if let (Some(_), Some(_)) = (&src.work, &src.requests) {
             let mean = g.work.duration.mean().as_secs_f64();
             let total = mean * f64::from(g.requests);
-            if !(total <= max_secs) {
+            if over_max_duration(total) {
                 let msg = format!(
                     "requests × mean work duration = {} × {} = {} for one action, more than the limit of {MAX_DURATION_TEXT}; lower requests or the work duration",
                     g.requests,
@@ -87,7 +91,7 @@ impl Reader<'_> {
             let gaps = g.requests.div_ceil((*burst).max(1)).saturating_sub(1);
             let mean = iat.mean().as_secs_f64();
             let total = mean * f64::from(gaps);
-            if !(total <= max_secs) {
+            if over_max_duration(total) {
                 let msg = format!(
                     "the open-loop schedule of one action spans {gaps} inter-arrival times of {} on average = {}, more than the limit of {MAX_DURATION_TEXT}; lower requests or the inter-arrival time, or raise burst",
                     secs_text(mean),
@@ -148,7 +152,7 @@ impl Reader<'_> {
         if let Some((rate, loc)) = rate {
             // The tiers pace each scenario instance at qps / ΣS.
             let gap = scenarios.max(1) as f64 / rate.qps;
-            if !(gap <= MAX_DURATION.as_secs_f64()) {
+            if over_max_duration(gap) {
                 let msg = format!(
                     "qps {} is split evenly among the run's {scenarios} scenario instances: one launch per {} for each, more than the limit of {MAX_DURATION_TEXT}; raise qps",
                     rate.qps,

@@ -8,8 +8,9 @@ use toml_edit::Item;
 
 use super::super::duration::DURATION_SYNTAX;
 use super::super::format_duration;
-use super::super::limits::{MAX_DURATION, MAX_DURATION_TEXT, MAX_INSTANCES};
+use super::super::limits::{MAX_DURATION_TEXT, MAX_INSTANCES};
 use super::super::model::*;
+use super::limits::over_max_duration;
 use super::reader::{describe, Loc, Reader};
 use super::DEFAULT_PAYLOAD;
 
@@ -41,8 +42,7 @@ pub(super) fn dist_problem(dist: &DurationDist) -> Option<String> {
 /// tiers can compute with (σ = 40 overflows every clock).
 pub(super) fn lognormal_mean_problem(median: Duration, sigma: f64) -> Option<String> {
     let mean = median.as_secs_f64() * (sigma * sigma / 2.0).exp();
-    // Written so that NaN and infinity fail too.
-    if mean <= MAX_DURATION.as_secs_f64() {
+    if !over_max_duration(mean) {
         return None;
     }
     Some(format!(
@@ -384,7 +384,7 @@ impl Reader<'_> {
             // The tiers turn qps into the gap between launches, which must be a duration they
             // can compute with (the run's rate is further split among its scenarios: checked
             // with all groups known).
-            Some(q) if !(1.0 / q <= MAX_DURATION.as_secs_f64()) => self.push(
+            Some(q) if over_max_duration(1.0 / q) => self.push(
                 loc,
                 format!("is too small, got {q}: one launch per {:.3e} seconds, more than the limit of {MAX_DURATION_TEXT}", 1.0 / q),
             ),
