@@ -145,8 +145,7 @@ pub struct ActionPlan {
 /// The plan of action `action` of scenario `scenario` of group `group_index`.
 pub fn plan_action(group: &Group, seed: u64, group_index: u32, scenario: u32, action: u32) -> ActionPlan {
     let mut work_rng = rng_for(seed, group_index, scenario, action);
-    let work_durations =
-        (0..group.requests).map(|_| draw_duration(&group.work.duration, &mut work_rng)).collect();
+    let work_durations = (0..group.requests).map(|_| draw_duration(&group.work.duration, &mut work_rng)).collect();
 
     let mut arrival_rng = rng_for(seed, group_index, scenario, action);
     arrival_rng.set_stream(ARRIVAL_STREAM);
@@ -196,10 +195,13 @@ mod tests {
     }
 
     fn open_group(iat: Iat, burst: u32, requests: u32) -> Group {
-        let mut group = from_cli(&Overrides { requests: Some(requests), ..Overrides::default() }, &crate::scenario::catalog::NoRuntimes)
-            .unwrap()
-            .groups
-            .remove(0);
+        let mut group = from_cli(
+            &Overrides { requests: Some(requests), ..Overrides::default() },
+            &crate::scenario::catalog::NoRuntimes,
+        )
+        .unwrap()
+        .groups
+        .remove(0);
         group.arrivals = Arrivals::Open { iat, burst };
         group.work = Work { kind: WorkKind::Sleep, duration: DurationDist::Exponential { mean: ms(10) } };
         group

@@ -50,7 +50,8 @@ fn refused_with(text: &str, ov: &Overrides, line: Option<usize>, field: &str, me
 #[test]
 fn a_lognormal_whose_mean_overflows_is_refused_at_sigma() {
     // Accepted before; the driver's ideal_duration() then panicked in Duration::mul_f64.
-    let text = "[[group]]\nwork = { kind = \"sleep\", duration = { dist = \"lognormal\", median = \"10ms\", sigma = 40 } }\n";
+    let text =
+        "[[group]]\nwork = { kind = \"sleep\", duration = { dist = \"lognormal\", median = \"10ms\", sigma = 40 } }\n";
     refused(text, Some(2), "group[0].work.duration.sigma", "more than the limit of 8760h (365 days)");
     // The largest sigma a 10ms median allows: e^(σ²/2) ≤ 365 days / 10 ms.
     let sigma = (2.0 * (MAX_DURATION.as_secs_f64() / 0.010).ln()).sqrt() - 1e-9;
@@ -199,7 +200,12 @@ fn instances_of_a_run_are_at_most_2_pow_24() {
         "the run starts",
     );
     refused("[[group]]\nstart_concurrency = 16777217\n", Some(2), "group[0].start_concurrency", "at most 16777216");
-    refused("[[group]]\nstart_rate = { qps = 1, burst = 16777217 }\n", Some(2), "group[0].start_rate.burst", "at most 16777216");
+    refused(
+        "[[group]]\nstart_rate = { qps = 1, burst = 16777217 }\n",
+        Some(2),
+        "group[0].start_rate.burst",
+        "at most 16777216",
+    );
 }
 
 #[test]
@@ -229,7 +235,8 @@ fn groups_steps_and_listed_actions_are_counted_before_they_are_read() {
 
     let steps = |n: usize| {
         let step = "[[group.steps]]\nkind = \"pause\"\nafter_requests = 0\nduration = \"1ms\"\nactions = [0]\n";
-        format!("[[group]]\nrequests = 2000\nactions = 1\n{}", step.repeat(n)).replace("after_requests = 0", "after_requests = N")
+        format!("[[group]]\nrequests = 2000\nactions = 1\n{}", step.repeat(n))
+            .replace("after_requests = 0", "after_requests = N")
     };
     // Each pause its own after_requests, so the steps are valid together.
     let numbered = |n: usize| {
@@ -243,9 +250,19 @@ fn groups_steps_and_listed_actions_are_counted_before_they_are_read() {
     refused(&numbered(MAX_STEPS + 1), Some(4), "group[0].steps", "at most 1000 steps, got 1001");
 
     let list = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-    let one = |n: usize| format!("[[group]]\nactions = {n}\n[[group.steps]]\nkind = \"kill\"\nafter_requests = 1\nactions = [{}]\n", list(n));
+    let one = |n: usize| {
+        format!(
+            "[[group]]\nactions = {n}\n[[group.steps]]\nkind = \"kill\"\nafter_requests = 1\nactions = [{}]\n",
+            list(n)
+        )
+    };
     accepted(&one(MAX_STEP_INDICES));
-    refused(&one(MAX_STEP_INDICES + 1), Some(6), "group[0].steps[0].actions", "at most 100000 action indices, got 100001");
+    refused(
+        &one(MAX_STEP_INDICES + 1),
+        Some(6),
+        "group[0].steps[0].actions",
+        "at most 100000 action indices, got 100001",
+    );
     // Together: two lists of 60,000.
     let two = format!(
         "[[group]]\nactions = 60000\n[[group.steps]]\nkind = \"pause\"\nafter_requests = 1\nduration = \"1ms\"\nactions = [{0}]\n[[group.steps]]\nkind = \"pause\"\nafter_requests = 2\nduration = \"1ms\"\nactions = [{0}]\n",
@@ -300,7 +317,10 @@ fn a_file_over_1_mib_is_refused_without_reading_it_whole() {
     text.push('#');
     std::fs::write(&path, &text).unwrap();
     let e = load_file(&path, &Overrides::default(), &NoRuntimes).unwrap_err();
-    assert_eq!(e.to_string(), format!("{}: the file is larger than 1048576 bytes (1 MiB), the limit of a scenario file", path.display()));
+    assert_eq!(
+        e.to_string(),
+        format!("{}: the file is larger than 1048576 bytes (1 MiB), the limit of a scenario file", path.display())
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     // An endless file ends the same way.
     if Path::new("/dev/zero").exists() {

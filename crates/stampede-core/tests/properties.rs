@@ -195,8 +195,9 @@ fn step() -> impl Strategy<Value = String> {
         (count(), duration(), action_list()).prop_map(|(after, d, a)| format!(
             "[[group.steps]]\nkind = \"pause\"\nafter_requests = {after}\nduration = {d}\nactions = {a}\n"
         )),
-        (count(), action_list())
-            .prop_map(|(after, a)| format!("[[group.steps]]\nkind = \"kill\"\nafter_requests = {after}\nactions = {a}\n")),
+        (count(), action_list()).prop_map(|(after, a)| format!(
+            "[[group.steps]]\nkind = \"kill\"\nafter_requests = {after}\nactions = {a}\n"
+        )),
         // after_requests = 0 is allowed and the generic count() rarely gives it.
         Just("[[group.steps]]\nkind = \"kill\"\nafter_requests = 0\n".to_owned()),
     ]
@@ -262,7 +263,9 @@ fn scenario_text() -> impl Strategy<Value = String> {
     )
         .prop_map(|(mode, timeout, rate, seed, groups)| {
             let mut text = String::new();
-            for (k, v) in [("groups", mode.map(str::to_owned)), ("timeout", timeout), ("start_rate", rate), ("seed", seed)] {
+            for (k, v) in
+                [("groups", mode.map(str::to_owned)), ("timeout", timeout), ("start_rate", rate), ("seed", seed)]
+            {
                 if let Some(v) = v {
                     text.push_str(&format!("{k} = {v}\n"));
                 }

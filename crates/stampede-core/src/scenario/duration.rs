@@ -52,8 +52,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(bad("too many decimals"));
     }
     let scale = 10u128.pow(fraction.len() as u32);
-    let fraction: u128 =
-        if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad("bad decimals"))? };
+    let fraction: u128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad("bad decimals"))? };
     let fraction_ns = fraction * unit_ns;
     let total_ns = whole
         .checked_mul(unit_ns)

@@ -164,7 +164,6 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-
 /// Values given on the command line. Each replaces the value of the *first* group of a file
 /// (or of the single group built when there is no file); `seed` replaces the top-level seed.
 /// `runtime` and `image` are also the default of every later group that does not set its own.
@@ -205,10 +204,8 @@ pub fn load_file(path: &Path, ov: &Overrides, catalog: &dyn RuntimeCatalog) -> R
     let mut text = String::new();
     file.take(limits::MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(read_err)?;
     if text.len() as u64 > limits::MAX_FILE_BYTES {
-        let message = format!(
-            "the file is larger than {} bytes (1 MiB), the limit of a scenario file",
-            limits::MAX_FILE_BYTES
-        );
+        let message =
+            format!("the file is larger than {} bytes (1 MiB), the limit of a scenario file", limits::MAX_FILE_BYTES);
         let problem = Problem { line: None, field: String::new(), message };
         return Err(ScenarioError::Invalid { file: Some(path.to_owned()), problems: vec![problem] });
     }
@@ -236,10 +233,8 @@ impl FromStr for Work {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let expected =
-            "expected <kind>:<duration> with kind sleep or spin, e.g. \"sleep:10ms\" or \"spin:5ms\"";
-        let (kind, duration) =
-            s.split_once(':').ok_or_else(|| format!("invalid work \"{s}\": {expected}"))?;
+        let expected = "expected <kind>:<duration> with kind sleep or spin, e.g. \"sleep:10ms\" or \"spin:5ms\"";
+        let (kind, duration) = s.split_once(':').ok_or_else(|| format!("invalid work \"{s}\": {expected}"))?;
         let kind = match kind.trim() {
             "sleep" => WorkKind::Sleep,
             "spin" => WorkKind::Spin,

@@ -55,7 +55,9 @@ impl Reader<'_> {
             // Held instances live through the whole group's work: an instance per request or
             // per cycle contradicts that.
             let conflict = match (&g.lifecycle, &g.churn) {
-                (Lifecycle::OneShot, _) => Some("lifecycle = \"one_shot\" starts a fresh instance per request or burst"),
+                (Lifecycle::OneShot, _) => {
+                    Some("lifecycle = \"one_shot\" starts a fresh instance per request or burst")
+                }
                 (_, Some(_)) => Some("churn starts fresh instances cycle after cycle"),
                 _ => None,
             };
@@ -65,11 +67,12 @@ impl Reader<'_> {
             }
         }
         let n = g.requests;
-        if let (Arrivals::Open { burst, .. }, Some(burst_loc), Some(n_src)) =
-            (&g.arrivals, &src.burst, &src.requests)
-        {
+        if let (Arrivals::Open { burst, .. }, Some(burst_loc), Some(n_src)) = (&g.arrivals, &src.burst, &src.requests) {
             if *burst > n {
-                let msg = format!("must be at most requests ({n}, {}), got {burst}: a burst is part of one action's N requests", n_src.describe());
+                let msg = format!(
+                    "must be at most requests ({n}, {}), got {burst}: a burst is part of one action's N requests",
+                    n_src.describe()
+                );
                 self.push(burst_loc, msg);
             }
         }
@@ -145,10 +148,11 @@ impl Reader<'_> {
                 if after >= n {
                     let why = match step {
                         Step::Kill { .. } => "a kill after the last response is just the action's normal end",
-                        Step::Pause { .. } => "a pause after the last response has no next response to measure resume_latency with",
+                        Step::Pause { .. } => {
+                            "a pause after the last response has no next response to measure resume_latency with"
+                        }
                     };
-                    let msg =
-                        format!("must be less than requests ({n}, {}), got {after}: {why}", n_src.describe());
+                    let msg = format!("must be less than requests ({n}, {}), got {after}: {why}", n_src.describe());
                     self.push(&ss.after_requests, msg);
                 }
             }
@@ -172,7 +176,13 @@ impl Reader<'_> {
     /// Nothing can happen to an action once it is killed, and two pauses of one action at the
     /// same point have no defined order: both would make the tiers guess. `sorted` holds each
     /// step's actions as [`sorted_indices`] gives them.
-    pub(super) fn check_step_conflicts(&mut self, g: &Group, src: &GroupSources, i: usize, sorted: &[Option<Vec<u32>>]) {
+    pub(super) fn check_step_conflicts(
+        &mut self,
+        g: &Group,
+        src: &GroupSources,
+        i: usize,
+        sorted: &[Option<Vec<u32>>],
+    ) {
         let step = &g.steps[i];
         for (j, other) in g.steps.iter().enumerate() {
             if i == j {
@@ -232,12 +242,16 @@ impl Reader<'_> {
         if !caps.pause_resume {
             for (step, ss) in g.steps.iter().zip(&src.steps) {
                 if matches!(step, Step::Pause { .. }) {
-                    let msg = lacks("pause and resume instances", "drop the pause step or pick a runtime that can pause (docker, swarm, process)");
+                    let msg = lacks(
+                        "pause and resume instances",
+                        "drop the pause step or pick a runtime that can pause (docker, swarm, process)",
+                    );
                     self.push(&ss.kind, msg);
                 }
             }
             if let (Lifecycle::PauseBetweenBursts, Some(Source::File(l))) = (&g.lifecycle, &src.lifecycle) {
-                let msg = lacks("pause and resume instances", "use lifecycle = \"keep_warm\" or a runtime that can pause");
+                let msg =
+                    lacks("pause and resume instances", "use lifecycle = \"keep_warm\" or a runtime that can pause");
                 self.push(l, msg);
             }
         }

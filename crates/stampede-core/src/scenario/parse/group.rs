@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use toml_edit::{Item, TableLike};
 
-use super::super::model::*;
-use super::super::limits::{MAX_INSTANCES, MAX_REQUESTS, MAX_STEPS, MAX_STEP_INDICES, MAX_STRING_BYTES};
-use super::super::{flags, Overrides, MAX_IMAGE_FILLER_MB, MAX_PAYLOAD};
-use super::reader::{Loc, OptionsTable, Reader, Source};
 use super::super::duration::DURATION_SYNTAX;
+use super::super::limits::{MAX_INSTANCES, MAX_REQUESTS, MAX_STEPS, MAX_STEP_INDICES, MAX_STRING_BYTES};
+use super::super::model::*;
+use super::super::{flags, Overrides, MAX_IMAGE_FILLER_MB, MAX_PAYLOAD};
 use super::reader::describe;
+use super::reader::{Loc, OptionsTable, Reader, Source};
 use super::{default_group, values::dist_problem, GROUP_KEYS, KILL_KEYS, PAUSE_KEYS};
 
 /// Where the values of one group that other rules depend on came from; `None` = invalid.
@@ -212,8 +212,7 @@ impl Reader<'_> {
             g.start_rate = self.start_rate(item, &l);
         }
         if let Some((item, l)) = self.get(table, loc, "image_filler_mb") {
-            g.image_filler_mb =
-                self.integer(item, &l, 0, i64::from(MAX_IMAGE_FILLER_MB)).map_or(0, |v| v as u32);
+            g.image_filler_mb = self.integer(item, &l, 0, i64::from(MAX_IMAGE_FILLER_MB)).map_or(0, |v| v as u32);
             src.image_filler = (g.image_filler_mb > 0).then_some(l);
         }
         if let Some((item, l)) = self.get(table, loc, "hold") {
@@ -254,7 +253,12 @@ impl Reader<'_> {
     /// Each runtime's option table, read by that runtime; the runtimes the group uses get
     /// their defaults when the file has no table for them. Options of a runtime the group does
     /// not use are still validated (a typo should not wait for the day it is used).
-    fn runtime_options(&mut self, table: Option<&dyn TableLike>, loc: &Loc, g: &Group) -> BTreeMap<String, serde_json::Value> {
+    fn runtime_options(
+        &mut self,
+        table: Option<&dyn TableLike>,
+        loc: &Loc,
+        g: &Group,
+    ) -> BTreeMap<String, serde_json::Value> {
         let mut options = BTreeMap::new();
         for name in self.catalog.names() {
             let Some(info) = self.catalog.find(name) else { continue };
@@ -319,7 +323,10 @@ impl Reader<'_> {
             return None;
         }
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) || name.starts_with('.') {
-            self.push(loc, format!("\"{name}\" may only contain letters, digits, '_', '.' and '-', and may not start with '.'"));
+            self.push(
+                loc,
+                format!("\"{name}\" may only contain letters, digits, '_', '.' and '-', and may not start with '.'"),
+            );
             return None;
         }
         Some(name)
@@ -335,12 +342,7 @@ impl Reader<'_> {
         };
         self.deny_unknown(table, loc, allowed, place);
 
-        let after = self.required(
-            table,
-            loc,
-            "after_requests",
-            "the number of responses after which the step happens",
-        );
+        let after = self.required(table, loc, "after_requests", "the number of responses after which the step happens");
         let after_loc = after.as_ref().map_or_else(|| loc.key("after_requests", None), |(_, l)| l.clone());
         let after_requests =
             after.and_then(|(item, l)| self.integer(item, &l, 0, i64::from(u32::MAX))).map(|v| v as u32);

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use toml_edit::{ImDocument, TableLike};
 
-use super::model::*;
 use super::limits::MAX_GROUPS;
+use super::model::*;
 use super::{Overrides, Problem, RuntimeCatalog};
 use reader::{Loc, Reader};
 
@@ -61,7 +61,6 @@ const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_PAYLOAD: u32 = 64;
 /// The embedded default, and the zero-container baseline: every binary's catalog has it.
 pub const DEFAULT_RUNTIME: &str = "process";
-
 
 pub(super) fn parse(
     text: &str,
@@ -148,8 +147,7 @@ pub(super) fn parse(
 
 pub(super) fn from_overrides(ov: &Overrides, catalog: &dyn RuntimeCatalog) -> Result<Scenario, Vec<Problem>> {
     let mut r = Reader::new("", catalog);
-    let (group, sources) =
-        r.read_group(None, &Loc::root().key("group", None).index(0, None), "cli", Some(ov), ov);
+    let (group, sources) = r.read_group(None, &Loc::root().key("group", None).index(0, None), "cli", Some(ov), ov);
     r.check_group(&group, &sources);
     r.check_run(std::slice::from_ref(&group), std::slice::from_ref(&sources), None);
     r.finish(Scenario {

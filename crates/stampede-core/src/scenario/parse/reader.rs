@@ -9,8 +9,8 @@ use std::time::Duration;
 use toml_edit::{Item, TableLike, TomlError};
 
 use super::super::duration::DURATION_SYNTAX;
-use super::super::model::*;
 use super::super::limits::{MAX_OPTION_ENTRIES, MAX_STRING_BYTES};
+use super::super::model::*;
 use super::super::{parse_duration, Problem, RuntimeCatalog, MAX_PAYLOAD};
 
 /// Where to report a problem with a value: its field path and line.
@@ -172,7 +172,12 @@ impl<'c> Reader<'c> {
 
     /// The item as a table, or a problem saying what was `expected` in its place (for values
     /// that may be a string or a table).
-    pub(super) fn table_or<'t>(&mut self, item: &'t Item, loc: &Loc, expected: &str) -> Option<(&'t dyn TableLike, Loc)> {
+    pub(super) fn table_or<'t>(
+        &mut self,
+        item: &'t Item,
+        loc: &Loc,
+        expected: &str,
+    ) -> Option<(&'t dyn TableLike, Loc)> {
         let found = self.table_at(item, loc);
         if found.is_none() {
             self.push(loc, format!("expected {expected}, got {}", describe(item)));
@@ -196,11 +201,7 @@ impl<'c> Reader<'c> {
                         Some(t) => tables.push((t as &dyn TableLike, iloc)),
                         None => self.push(
                             &iloc,
-                            format!(
-                                "expected a table ({how}), got {} {}",
-                                value.type_name(),
-                                value.to_string().trim()
-                            ),
+                            format!("expected a table ({how}), got {} {}", value.type_name(), value.to_string().trim()),
                         ),
                     }
                 }
@@ -484,10 +485,9 @@ impl<'a> OptionsTable<'a> {
         let mut out = BTreeMap::new();
         for (k, v) in table.iter() {
             match v.as_str() {
-                Some(s) if s.len() > MAX_STRING_BYTES || k.len() > MAX_STRING_BYTES => self.reader.push(
-                    &loc.key(k, None),
-                    format!("keys and values must be at most {MAX_STRING_BYTES} bytes long"),
-                ),
+                Some(s) if s.len() > MAX_STRING_BYTES || k.len() > MAX_STRING_BYTES => self
+                    .reader
+                    .push(&loc.key(k, None), format!("keys and values must be at most {MAX_STRING_BYTES} bytes long")),
                 Some(s) => {
                     out.insert(k.to_owned(), s.to_owned());
                 }
