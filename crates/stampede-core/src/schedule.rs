@@ -8,6 +8,10 @@
 //! Within an action, work durations and arrival times come from two different ChaCha streams
 //! of the same key ([`WORK_STREAM`], [`ARRIVAL_STREAM`]), so changing the arrivals of a
 //! scenario leaves its work durations unchanged and vice versa.
+//!
+//! No draw and no arrival offset exceeds [`MAX_DRAW`], whatever the parameters: the tiers add
+//! them to clock readings, which must not overflow. With a validated scenario (every mean at
+//! most [`MAX_DURATION`]) only a lognormal's far tail ever reaches it.
 
 use std::time::Duration;
 
@@ -15,12 +19,18 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
+use crate::scenario::limits::MAX_DURATION;
 use crate::scenario::{Arrivals, DurationDist, Group, Iat};
 
 /// ChaCha stream of an action's work durations.
 pub const WORK_STREAM: u64 = 0;
 /// ChaCha stream of an action's inter-arrival times.
 pub const ARRIVAL_STREAM: u64 = 1;
+
+/// The longest draw or arrival offset: 100 × [`MAX_DURATION`], a century. Longer draws are cut
+/// to it (an exponential draw exceeds 44 means with probability e^-44, so in practice only a
+/// lognormal with a large sigma is cut); `tokio::time::Instant` + this cannot overflow.
+pub const MAX_DRAW: Duration = Duration::from_secs(100 * MAX_DURATION.as_secs());
 
 /// Marks the key as stampede's so no other use of the same seed bytes collides with it.
 const KEY_DOMAIN: [u8; 12] = *b"stampede/v1\0";
@@ -43,14 +53,22 @@ pub fn rng_for(seed: u64, group: u32, scenario: u32, action: u32) -> ChaCha8Rng 
     rng
 }
 
-/// Converts a sampled number of seconds; an absurdly large draw (a lognormal tail) saturates
-/// instead of panicking.
+/// Converts a sampled number of seconds; an absurdly large draw (a lognormal tail, or
+/// infinity) is cut to [`MAX_DRAW`] instead of panicking, and NaN (never drawn from valid
+/// parameters) is zero.
 fn secs(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
+    if value.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(value.max(0.0)).map_or(MAX_DRAW, |d| d.min(MAX_DRAW))
 }
 
-/// One draw of a (work) duration.
+/// One draw of a (work) duration, at most [`MAX_DRAW`].
 pub fn draw_duration<R: Rng + ?Sized>(dist: &DurationDist, rng: &mut R) -> Duration {
+    draw_duration_uncut(dist, rng).min(MAX_DRAW)
+}
+
+fn draw_duration_uncut<R: Rng + ?Sized>(dist: &DurationDist, rng: &mut R) -> Duration {
     match dist {
         DurationDist::Fixed { value } => *value,
         DurationDist::Uniform { min, max } => {
@@ -75,9 +93,9 @@ pub fn draw_duration<R: Rng + ?Sized>(dist: &DurationDist, rng: &mut R) -> Durat
     }
 }
 
-/// One draw of an inter-arrival time.
+/// One draw of an inter-arrival time, at most [`MAX_DRAW`].
 pub fn draw_iat<R: Rng + ?Sized>(iat: &Iat, rng: &mut R) -> Duration {
-    match iat {
+    let d = match iat {
         Iat::Fixed { value } => *value,
         Iat::Exponential { mean } => {
             let unit: f64 = Exp1.sample(rng);
@@ -87,7 +105,8 @@ pub fn draw_iat<R: Rng + ?Sized>(iat: &Iat, rng: &mut R) -> Duration {
             let unit: f64 = Exp1.sample(rng);
             shift.saturating_add(secs(mean.as_secs_f64() * unit))
         }
-    }
+    };
+    d.min(MAX_DRAW)
 }
 
 /// The scheduled offset of each of an action's `n` requests from its first request's time,
@@ -95,7 +114,7 @@ pub fn draw_iat<R: Rng + ?Sized>(iat: &Iat, rng: &mut R) -> Duration {
 ///
 /// Requests go in bursts of `burst` that share one time; the first burst is at offset 0 and
 /// each next burst one drawn inter-arrival time after the previous one. The last burst may
-/// be short when `burst` does not divide `n`.
+/// be short when `burst` does not divide `n`. Offsets stop growing at [`MAX_DRAW`].
 pub fn arrival_offsets<R: Rng + ?Sized>(arrivals: &Arrivals, n: u32, rng: &mut R) -> Option<Vec<Duration>> {
     let Arrivals::Open { iat, burst } = arrivals else {
         return None;
@@ -106,7 +125,7 @@ pub fn arrival_offsets<R: Rng + ?Sized>(arrivals: &Arrivals, n: u32, rng: &mut R
     let mut at = Duration::ZERO;
     for i in 0..n {
         if i > 0 && i % burst == 0 {
-            at = at.saturating_add(draw_iat(iat, rng));
+            at = at.saturating_add(draw_iat(iat, rng)).min(MAX_DRAW);
         }
         offsets.push(at);
     }
@@ -126,8 +145,7 @@ pub struct ActionPlan {
 /// The plan of action `action` of scenario `scenario` of group `group_index`.
 pub fn plan_action(group: &Group, seed: u64, group_index: u32, scenario: u32, action: u32) -> ActionPlan {
     let mut work_rng = rng_for(seed, group_index, scenario, action);
-    let work_durations =
-        (0..group.requests).map(|_| draw_duration(&group.work.duration, &mut work_rng)).collect();
+    let work_durations = (0..group.requests).map(|_| draw_duration(&group.work.duration, &mut work_rng)).collect();
 
     let mut arrival_rng = rng_for(seed, group_index, scenario, action);
     arrival_rng.set_stream(ARRIVAL_STREAM);
@@ -177,10 +195,13 @@ mod tests {
     }
 
     fn open_group(iat: Iat, burst: u32, requests: u32) -> Group {
-        let mut group = from_cli(&Overrides { requests: Some(requests), ..Overrides::default() }, &crate::scenario::catalog::NoRuntimes)
-            .unwrap()
-            .groups
-            .remove(0);
+        let mut group = from_cli(
+            &Overrides { requests: Some(requests), ..Overrides::default() },
+            &crate::scenario::catalog::NoRuntimes,
+        )
+        .unwrap()
+        .groups
+        .remove(0);
         group.arrivals = Arrivals::Open { iat, burst };
         group.work = Work { kind: WorkKind::Sleep, duration: DurationDist::Exponential { mean: ms(10) } };
         group

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::limits::{MAX_DURATION, MAX_DURATION_TEXT};
+
 /// What [`parse_duration`] accepts, quoted in every error so the user sees the fix.
 pub(crate) const DURATION_SYNTAX: &str =
     "a non-negative number and a unit (us, ms, s, m or h), e.g. \"250us\", \"10ms\", \"1.5s\", \"2m\"";
@@ -19,7 +21,8 @@ const UNITS: [(&str, u128); 6] = [
 /// Parses `"10ms"`, `"1.5s"`, `"250us"`, `"2m"`, `"1h"`, `"0s"`.
 ///
 /// Resolution is one microsecond, because every duration ends up in a `_us` field of
-/// `results.json`; a finer value is refused rather than silently rounded. The error says
+/// `results.json`; a finer value is refused rather than silently rounded. At most
+/// [`MAX_DURATION`] (365 days), so the tiers' clock arithmetic cannot overflow. The error says
 /// what is allowed.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let text = s.trim();
@@ -49,8 +52,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(bad("too many decimals"));
     }
     let scale = 10u128.pow(fraction.len() as u32);
-    let fraction: u128 =
-        if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad("bad decimals"))? };
+    let fraction: u128 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad("bad decimals"))? };
     let fraction_ns = fraction * unit_ns;
     let total_ns = whole
         .checked_mul(unit_ns)
@@ -60,7 +62,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if fraction_ns % scale != 0 || total_ns % 1_000 != 0 {
         return Err(bad("the resolution is one microsecond"));
     }
-    Ok(Duration::from_nanos(total_ns as u64))
+    let d = Duration::from_nanos(total_ns as u64);
+    if d > MAX_DURATION {
+        return Err(bad(&format!("the duration is too large, the limit is {MAX_DURATION_TEXT}")));
+    }
+    Ok(d)
 }
 
 /// Formats a duration the way [`parse_duration`] reads it, in the largest exact unit
@@ -95,6 +101,7 @@ mod tests {
             ("0.1s", Duration::from_millis(100)),
             (" 10 ms ", Duration::from_millis(10)),
             ("0.001ms", Duration::from_micros(1)),
+            ("8760h", MAX_DURATION),
         ];
         for (text, want) in ok {
             assert_eq!(parse_duration(text), Ok(want), "{text}");
@@ -114,6 +121,8 @@ mod tests {
             "1ns",
             "0.0001ms",
             "99999999999999h",
+            "8760.000001h",
+            "8761h",
             "ms",
         ] {
             let err = parse_duration(text).unwrap_err();

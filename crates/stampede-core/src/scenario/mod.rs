@@ -17,7 +17,8 @@
 //! name = "hello"        # default: the file stem ("scenario" for text without a file); up to 64 letters, digits, '_', '.', '-', not starting with '.'
 //! seed = 42             # seed of every random draw; chosen at random and recorded when absent
 //! groups = "sequence"   # "sequence" (default) | "parallel"
-//! timeout = "30m"       # whole-run timeout, > 0; default "30m"
+//! timeout = "30m"       # whole-run timeout, > 0; default "30m"; every duration is at most
+//!                       # "8760h" (365 days, see Limits)
 //! start_rate = { qps = 20, burst = 5 }
 //!                       # launch-rate limit of the whole run (token bucket), split evenly among
 //!                       # all scenario instances; default none (unlimited). qps: launches per
@@ -32,7 +33,7 @@
 //! image = "stampede:latest"  # tag or image ID for container runtimes
 //! scenarios = 4              # S >= 1, default 1
 //! actions = 25               # A >= 1 per scenario, default 1
-//! requests = 20              # N >= 1 per action, default 10
+//! requests = 20              # N >= 1 per action, default 10; at most 16,777,216 (see Limits)
 //! work = "sleep:10ms"        # <sleep|spin>:<duration>, default "sleep:10ms"; or a table
 //!                            # { kind = "spin", duration = D } where D is a duration string or
 //!                            #   { dist = "fixed", value = "5ms" }
@@ -110,6 +111,34 @@
 //!   steps need kill, `image_filler_mb` needs an image filler on a container runtime (the
 //!   process runtime has no image and ignores it, with a warning, so one file runs anywhere).
 //!
+//! # Limits
+//!
+//! Sizes and durations are bounded so that no accepted scenario overflows a number or a clock,
+//! or asks a tier for more memory than a large host has ([`limits`] has each constant and what
+//! it protects). A value over a limit is refused like any other mistake: exit 2, at the line
+//! and field to change, with the limit in the message. The limits, generous for real runs:
+//!
+//! | what | at most |
+//! |---|---|
+//! | the scenario file | 1 MiB |
+//! | groups | 1,000 |
+//! | a string (image, runtime options) | 4,096 bytes (run and group names: 64 characters) |
+//! | requests per action, N | 16,777,216 (2^24) |
+//! | requests per scenario instance, A·N (one more per action with `eviction_probe`) | 16,777,216 (2^24) |
+//! | requests per run, Σ S·A·N × churn cycles | 4,294,967,296 (2^32) |
+//! | instances per run, Σ S + S·A·k, k = churn cycles (× N for `one_shot` closed loop, × bursts open loop) | 16,777,216 (2^24); also the most `start_concurrency` and start-rate `burst` |
+//! | payload, each way | 16 MiB |
+//! | payload in flight per scenario instance, A × burst × (request + response), burst = 1 closed loop | 4 GiB |
+//! | steps per group | 1,000 |
+//! | action indices listed by one group's steps, all lists together | 100,000 |
+//! | entries of a runtime option list or table | 1,000 |
+//! | `image_filler_mb` | 10,240 |
+//! | any duration; the mean of a distribution (lognormal: median · e^(σ²/2)); N × mean work duration; an open-loop schedule, (bursts − 1) × mean inter-arrival time; the gap between launches of a start rate, 1/qps (the run's `start_rate` is split: ΣS/qps) | 365 days (`"8760h"`) |
+//!
+//! A churn by `duration` alone counts as one cycle. Drawn durations are cut at a century
+//! ([`crate::schedule::MAX_DRAW`]); with every mean at most 365 days only a lognormal's far
+//! tail ever is.
+//!
 //! # CLI overrides
 //!
 //! [`Overrides`] replace the values of the *first* group (and the top-level seed). An
@@ -117,6 +146,7 @@
 //! problems name the flag (`--actions`).
 
 pub mod catalog;
+pub mod limits;
 pub mod model;
 pub use catalog::{Capabilities, RuntimeCatalog, RuntimeInfo};
 pub use model::*;
@@ -128,16 +158,11 @@ mod parse;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{Problem, ScenarioError};
+pub use limits::{MAX_IMAGE_FILLER_MB, MAX_PAYLOAD};
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-
-/// Largest payload in either direction: 16 MiB.
-pub const MAX_PAYLOAD: u32 = 16 * 1024 * 1024;
-
-/// Largest `image_filler_mb`: 10 GiB of filler.
-pub const MAX_IMAGE_FILLER_MB: u32 = 10 * 1024;
 
 /// Values given on the command line. Each replaces the value of the *first* group of a file
 /// (or of the single group built when there is no file); `seed` replaces the top-level seed.
@@ -169,9 +194,21 @@ pub mod flags {
 }
 
 /// Reads, parses and validates a scenario file, then applies `ov`.
+///
+/// Reads at most [`limits::MAX_FILE_BYTES`]: a larger file (or an endless one such as
+/// `/dev/zero`) is refused without being read whole.
 pub fn load_file(path: &Path, ov: &Overrides, catalog: &dyn RuntimeCatalog) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ScenarioError::Read { file: path.to_owned(), source })?;
+    use std::io::Read;
+    let read_err = |source| ScenarioError::Read { file: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut text = String::new();
+    file.take(limits::MAX_FILE_BYTES + 1).read_to_string(&mut text).map_err(read_err)?;
+    if text.len() as u64 > limits::MAX_FILE_BYTES {
+        let message =
+            format!("the file is larger than {} bytes (1 MiB), the limit of a scenario file", limits::MAX_FILE_BYTES);
+        let problem = Problem { line: None, field: String::new(), message };
+        return Err(ScenarioError::Invalid { file: Some(path.to_owned()), problems: vec![problem] });
+    }
     from_str(&text, Some(path), ov, catalog)
 }
 
@@ -196,10 +233,8 @@ impl FromStr for Work {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let expected =
-            "expected <kind>:<duration> with kind sleep or spin, e.g. \"sleep:10ms\" or \"spin:5ms\"";
-        let (kind, duration) =
-            s.split_once(':').ok_or_else(|| format!("invalid work \"{s}\": {expected}"))?;
+        let expected = "expected <kind>:<duration> with kind sleep or spin, e.g. \"sleep:10ms\" or \"spin:5ms\"";
+        let (kind, duration) = s.split_once(':').ok_or_else(|| format!("invalid work \"{s}\": {expected}"))?;
         let kind = match kind.trim() {
             "sleep" => WorkKind::Sleep,
             "spin" => WorkKind::Spin,

@@ -116,9 +116,11 @@ impl Group {
         self.runtime_options.get(runtime).cloned().unwrap_or(serde_json::Value::Null)
     }
     /// Ideal duration of one action's request sequence: N·M for sequential requests,
-    /// with M the mean work duration.
+    /// with M the mean work duration. Saturates at `Duration::MAX` rather than panic (the
+    /// parser keeps it within [`MAX_DURATION`](super::limits::MAX_DURATION); a results file
+    /// read back may not have been through it).
     pub fn ideal_duration(&self) -> Duration {
-        self.work.duration.mean().mul_f64(f64::from(self.requests))
+        saturating_secs(self.work.duration.mean().as_secs_f64() * f64::from(self.requests))
     }
 }
 
@@ -167,15 +169,27 @@ impl DurationDist {
     pub fn fixed(value: Duration) -> Self {
         DurationDist::Fixed { value }
     }
-    /// Mean of the distribution (used for the ideal duration).
+    /// Mean of the distribution (used for the ideal duration); saturates at `Duration::MAX`
+    /// (a lognormal's mean, median · e^(σ²/2), overflows for a large σ).
     pub fn mean(&self) -> Duration {
         match self {
             DurationDist::Fixed { value } => *value,
-            DurationDist::Uniform { min, max } => (*min + *max) / 2,
+            DurationDist::Uniform { min, max } => min.saturating_add(*max) / 2,
             DurationDist::Exponential { mean } => *mean,
-            DurationDist::Lognormal { median, sigma } => median.mul_f64((sigma * sigma / 2.0).exp()),
+            DurationDist::Lognormal { median, sigma } => {
+                saturating_secs(median.as_secs_f64() * (sigma * sigma / 2.0).exp())
+            }
         }
     }
+}
+
+/// Seconds as a `Duration`, saturating: infinity and overflow give `Duration::MAX`, NaN and
+/// negative values zero (`Duration::mul_f64` would panic on either).
+fn saturating_secs(secs: f64) -> Duration {
+    if secs.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +230,17 @@ pub enum Iat {
         #[serde(with = "duration_us", rename = "mean_us")]
         mean: Duration,
     },
+}
+
+impl Iat {
+    /// Mean inter-arrival time.
+    pub fn mean(&self) -> Duration {
+        match self {
+            Iat::Fixed { value } => *value,
+            Iat::Exponential { mean } => *mean,
+            Iat::ShiftedExponential { shift, mean } => shift.saturating_add(*mean),
+        }
+    }
 }
 
 /// How long action instances live.

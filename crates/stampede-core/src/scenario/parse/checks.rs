@@ -6,13 +6,35 @@ use super::super::model::*;
 use super::group::GroupSources;
 use super::reader::{Reader, Source};
 
-/// Two selectors share at least one action (of `actions` in all).
-pub(super) fn overlap(a: &ActionSelector, b: &ActionSelector, actions: u32) -> bool {
+/// A step's actions as compared with other steps': `None` for all, else its indices sorted,
+/// so two lists meet in linear time (a group may list up to `MAX_STEP_INDICES`).
+fn sorted_indices(selector: &ActionSelector) -> Option<Vec<u32>> {
+    match selector {
+        ActionSelector::All => None,
+        ActionSelector::Indices(v) => {
+            let mut v = v.clone();
+            v.sort_unstable();
+            Some(v)
+        }
+    }
+}
+
+/// Two selectors (from [`sorted_indices`]) share at least one action (of `actions` in all).
+fn overlap(a: Option<&[u32]>, b: Option<&[u32]>, actions: u32) -> bool {
     match (a, b) {
-        (ActionSelector::All, ActionSelector::All) => actions > 0,
-        (ActionSelector::All, ActionSelector::Indices(v))
-        | (ActionSelector::Indices(v), ActionSelector::All) => v.iter().any(|i| *i < actions),
-        (ActionSelector::Indices(a), ActionSelector::Indices(b)) => a.iter().any(|i| b.contains(i)),
+        (None, None) => actions > 0,
+        (None, Some(v)) | (Some(v), None) => v.first().is_some_and(|i| *i < actions),
+        (Some(a), Some(b)) => {
+            let (mut i, mut j) = (0, 0);
+            while i < a.len() && j < b.len() {
+                match a[i].cmp(&b[j]) {
+                    std::cmp::Ordering::Less => i += 1,
+                    std::cmp::Ordering::Greater => j += 1,
+                    std::cmp::Ordering::Equal => return true,
+                }
+            }
+            false
+        }
     }
 }
 
@@ -28,11 +50,14 @@ impl Reader<'_> {
 
     pub(super) fn check_group(&mut self, g: &Group, src: &GroupSources) {
         self.check_capabilities(g, src);
+        self.check_derived(g, src);
         if let (Hold::AllReady, Some(hold_loc)) = (g.hold, &src.hold) {
             // Held instances live through the whole group's work: an instance per request or
             // per cycle contradicts that.
             let conflict = match (&g.lifecycle, &g.churn) {
-                (Lifecycle::OneShot, _) => Some("lifecycle = \"one_shot\" starts a fresh instance per request or burst"),
+                (Lifecycle::OneShot, _) => {
+                    Some("lifecycle = \"one_shot\" starts a fresh instance per request or burst")
+                }
                 (_, Some(_)) => Some("churn starts fresh instances cycle after cycle"),
                 _ => None,
             };
@@ -42,11 +67,12 @@ impl Reader<'_> {
             }
         }
         let n = g.requests;
-        if let (Arrivals::Open { burst, .. }, Some(burst_loc), Some(n_src)) =
-            (&g.arrivals, &src.burst, &src.requests)
-        {
+        if let (Arrivals::Open { burst, .. }, Some(burst_loc), Some(n_src)) = (&g.arrivals, &src.burst, &src.requests) {
             if *burst > n {
-                let msg = format!("must be at most requests ({n}, {}), got {burst}: a burst is part of one action's N requests", n_src.describe());
+                let msg = format!(
+                    "must be at most requests ({n}, {}), got {burst}: a burst is part of one action's N requests",
+                    n_src.describe()
+                );
                 self.push(burst_loc, msg);
             }
         }
@@ -84,6 +110,7 @@ impl Reader<'_> {
             }
         }
 
+        let sorted: Vec<Option<Vec<u32>>> = g.steps.iter().map(|s| sorted_indices(s.actions())).collect();
         for (i, (step, ss)) in g.steps.iter().zip(&src.steps).enumerate() {
             let kind = step_kind(step);
             if let Some(lc_src) = &src.lifecycle {
@@ -121,10 +148,11 @@ impl Reader<'_> {
                 if after >= n {
                     let why = match step {
                         Step::Kill { .. } => "a kill after the last response is just the action's normal end",
-                        Step::Pause { .. } => "a pause after the last response has no next response to measure resume_latency with",
+                        Step::Pause { .. } => {
+                            "a pause after the last response has no next response to measure resume_latency with"
+                        }
                     };
-                    let msg =
-                        format!("must be less than requests ({n}, {}), got {after}: {why}", n_src.describe());
+                    let msg = format!("must be less than requests ({n}, {}), got {after}: {why}", n_src.describe());
                     self.push(&ss.after_requests, msg);
                 }
             }
@@ -141,16 +169,23 @@ impl Reader<'_> {
                     }
                 }
             }
-            self.check_step_conflicts(g, src, i);
+            self.check_step_conflicts(g, src, i, &sorted);
         }
     }
 
     /// Nothing can happen to an action once it is killed, and two pauses of one action at the
-    /// same point have no defined order: both would make the tiers guess.
-    pub(super) fn check_step_conflicts(&mut self, g: &Group, src: &GroupSources, i: usize) {
+    /// same point have no defined order: both would make the tiers guess. `sorted` holds each
+    /// step's actions as [`sorted_indices`] gives them.
+    pub(super) fn check_step_conflicts(
+        &mut self,
+        g: &Group,
+        src: &GroupSources,
+        i: usize,
+        sorted: &[Option<Vec<u32>>],
+    ) {
         let step = &g.steps[i];
         for (j, other) in g.steps.iter().enumerate() {
-            if i == j || !overlap(step.actions(), other.actions(), g.actions) {
+            if i == j {
                 continue;
             }
             let (mine, theirs) = (step.after_requests(), other.after_requests());
@@ -164,7 +199,11 @@ impl Reader<'_> {
                 )),
                 _ => None,
             };
+            // Whether they share an action is asked last: it is the costly part.
             if let Some(msg) = conflict {
+                if !overlap(sorted[i].as_deref(), sorted[j].as_deref(), g.actions) {
+                    continue;
+                }
                 self.push(&src.steps[i].after_requests, msg);
                 return;
             }
@@ -203,12 +242,16 @@ impl Reader<'_> {
         if !caps.pause_resume {
             for (step, ss) in g.steps.iter().zip(&src.steps) {
                 if matches!(step, Step::Pause { .. }) {
-                    let msg = lacks("pause and resume instances", "drop the pause step or pick a runtime that can pause (docker, swarm, process)");
+                    let msg = lacks(
+                        "pause and resume instances",
+                        "drop the pause step or pick a runtime that can pause (docker, swarm, process)",
+                    );
                     self.push(&ss.kind, msg);
                 }
             }
             if let (Lifecycle::PauseBetweenBursts, Some(Source::File(l))) = (&g.lifecycle, &src.lifecycle) {
-                let msg = lacks("pause and resume instances", "use lifecycle = \"keep_warm\" or a runtime that can pause");
+                let msg =
+                    lacks("pause and resume instances", "use lifecycle = \"keep_warm\" or a runtime that can pause");
                 self.push(l, msg);
             }
         }

@@ -6,19 +6,26 @@ use std::collections::BTreeMap;
 
 use toml_edit::{Item, TableLike};
 
+use super::super::duration::DURATION_SYNTAX;
+use super::super::limits::{MAX_INSTANCES, MAX_REQUESTS, MAX_STEPS, MAX_STEP_INDICES, MAX_STRING_BYTES};
 use super::super::model::*;
 use super::super::{flags, Overrides, MAX_IMAGE_FILLER_MB, MAX_PAYLOAD};
-use super::reader::{Loc, OptionsTable, Reader, Source};
-use super::super::duration::DURATION_SYNTAX;
 use super::reader::describe;
+use super::reader::{Loc, OptionsTable, Reader, Source};
 use super::{default_group, values::dist_problem, GROUP_KEYS, KILL_KEYS, PAUSE_KEYS};
 
 /// Where the values of one group that other rules depend on came from; `None` = invalid.
 pub(super) struct GroupSources {
+    /// The `[[group]]` table itself: where problems of values derived from several keys go
+    /// when none of those keys is in the file.
+    pub(super) group: Loc,
     pub(super) name: Loc,
+    pub(super) scenarios: Option<Source>,
     pub(super) requests: Option<Source>,
     pub(super) actions: Option<Source>,
     pub(super) lifecycle: Option<Source>,
+    pub(super) work: Option<Source>,
+    pub(super) payload: Option<Source>,
     /// Where the arrivals came from; `None` = invalid.
     pub(super) arrivals: Option<Source>,
     /// Set when the group is open loop with a burst given in the file.
@@ -63,10 +70,14 @@ impl Reader<'_> {
             g.image = Some(image.clone());
         }
         let mut src = GroupSources {
+            group: loc.clone(),
             name: loc.clone(),
+            scenarios: Some(Source::Default),
             requests: Some(Source::Default),
             actions: Some(Source::Default),
             lifecycle: Some(Source::Default),
+            work: Some(Source::Default),
+            payload: Some(Source::Default),
             arrivals: Some(Source::Default),
             burst: None,
             churn: None,
@@ -114,52 +125,67 @@ impl Reader<'_> {
         if let Some(image) = &ov.image {
             if image.trim().is_empty() {
                 self.push(&Loc::flag(flags::IMAGE), "must not be empty");
+            } else if image.len() > MAX_STRING_BYTES {
+                let msg = format!("must be at most {MAX_STRING_BYTES} bytes long, got {}", image.len());
+                self.push(&Loc::flag(flags::IMAGE), msg);
             }
             g.image = Some(image.clone());
         } else if let Some((item, l)) = self.get(table, loc, "image") {
             g.image = self.non_empty_string(item, &l);
         }
 
-        if let Some((v, _)) =
-            self.count_field(table, loc, "scenarios", g.scenarios, ov.scenarios, flags::SCENARIOS)
-        {
-            g.scenarios = v;
+        // S and A are bounded by what they multiply into (instances, requests), checked with
+        // the rest of the group; N also sizes each action's schedule on its own.
+        match self.count_field(table, loc, "scenarios", g.scenarios, ov.scenarios, flags::SCENARIOS, u32::MAX) {
+            Some((v, s)) => (g.scenarios, src.scenarios) = (v, Some(s)),
+            None => src.scenarios = None,
         }
-        match self.count_field(table, loc, "actions", g.actions, ov.actions, flags::ACTIONS) {
+        match self.count_field(table, loc, "actions", g.actions, ov.actions, flags::ACTIONS, u32::MAX) {
             Some((v, s)) => (g.actions, src.actions) = (v, Some(s)),
             None => src.actions = None,
         }
-        match self.count_field(table, loc, "requests", g.requests, ov.requests, flags::REQUESTS) {
+        match self.count_field(table, loc, "requests", g.requests, ov.requests, flags::REQUESTS, MAX_REQUESTS) {
             Some((v, s)) => (g.requests, src.requests) = (v, Some(s)),
             None => src.requests = None,
         }
 
         if let Some(work) = ov.work {
+            src.work = Some(Source::Flag(flags::WORK));
             if let Some(why) = dist_problem(&work.duration) {
                 self.push(&Loc::flag(flags::WORK), why);
+                src.work = None;
             }
             g.work = work;
         } else if let Some((item, l)) = self.get(table, loc, "work") {
-            g.work = self.work(item, &l).unwrap_or(g.work);
+            match self.work(item, &l) {
+                Some(work) => (g.work, src.work) = (work, Some(Source::File(l))),
+                None => src.work = None,
+            }
         }
 
         if let Some(bytes) = ov.payload {
+            src.payload = Some(Source::Flag(flags::PAYLOAD));
             if bytes > MAX_PAYLOAD {
                 self.push(
                     &Loc::flag(flags::PAYLOAD),
                     format!("must be at most 16 MiB ({MAX_PAYLOAD} bytes), got {bytes}"),
                 );
+                src.payload = None;
             }
             g.payload = Payload { request: bytes, response: bytes };
         } else if let Some((item, l)) = self.get(table, loc, "payload") {
-            g.payload = self.payload(item, &l).unwrap_or(g.payload);
+            match self.payload(item, &l) {
+                Some(payload) => (g.payload, src.payload) = (payload, Some(Source::File(l))),
+                None => src.payload = None,
+            }
         }
 
         if let Some((item, l)) = self.get(table, loc, "start_delay") {
             g.start_delay = self.duration(item, &l).unwrap_or(g.start_delay);
         }
         if let Some((item, l)) = self.get(table, loc, "start_concurrency") {
-            g.start_concurrency = self.count(item, &l);
+            let why = " (the most instances a run may start, 2^24)";
+            g.start_concurrency = self.count_at_most(item, &l, MAX_INSTANCES as u32, why);
         }
         if let Some((item, l)) = self.get(table, loc, "warmup") {
             g.warmup = self.boolean(item, &l).unwrap_or(false);
@@ -186,8 +212,7 @@ impl Reader<'_> {
             g.start_rate = self.start_rate(item, &l);
         }
         if let Some((item, l)) = self.get(table, loc, "image_filler_mb") {
-            g.image_filler_mb =
-                self.integer(item, &l, 0, i64::from(MAX_IMAGE_FILLER_MB)).map_or(0, |v| v as u32);
+            g.image_filler_mb = self.integer(item, &l, 0, i64::from(MAX_IMAGE_FILLER_MB)).map_or(0, |v| v as u32);
             src.image_filler = (g.image_filler_mb > 0).then_some(l);
         }
         if let Some((item, l)) = self.get(table, loc, "hold") {
@@ -201,10 +226,24 @@ impl Reader<'_> {
         }
         g.runtime_options = self.runtime_options(table, loc, &g);
         if let Some((item, l)) = self.get(table, loc, "steps") {
-            for (step_table, sloc) in self.table_array(item, &l, "write each step as [[group.steps]]") {
-                if let Some((step, sources)) = self.step(step_table, &sloc) {
-                    g.steps.push(step);
-                    src.steps.push(sources);
+            let tables = self.table_array(item, &l, "write each step as [[group.steps]]");
+            if tables.len() > MAX_STEPS {
+                self.push(&l, format!("a group may have at most {MAX_STEPS} steps, got {}", tables.len()));
+            } else {
+                for (step_table, sloc) in tables {
+                    if let Some((step, sources)) = self.step(step_table, &sloc) {
+                        g.steps.push(step);
+                        src.steps.push(sources);
+                    }
+                }
+                // Each list is bounded on its own; together they bound the work of checking
+                // the steps against each other.
+                let listed: usize = src.steps.iter().map(|s| s.indices.len()).sum();
+                if listed > MAX_STEP_INDICES {
+                    let msg = format!(
+                        "the steps of a group may list at most {MAX_STEP_INDICES} action indices in all, got {listed}; use actions = \"all\" where a step applies to every action"
+                    );
+                    self.push(&l, msg);
                 }
             }
         }
@@ -214,7 +253,12 @@ impl Reader<'_> {
     /// Each runtime's option table, read by that runtime; the runtimes the group uses get
     /// their defaults when the file has no table for them. Options of a runtime the group does
     /// not use are still validated (a typo should not wait for the day it is used).
-    fn runtime_options(&mut self, table: Option<&dyn TableLike>, loc: &Loc, g: &Group) -> BTreeMap<String, serde_json::Value> {
+    fn runtime_options(
+        &mut self,
+        table: Option<&dyn TableLike>,
+        loc: &Loc,
+        g: &Group,
+    ) -> BTreeMap<String, serde_json::Value> {
         let mut options = BTreeMap::new();
         for name in self.catalog.names() {
             let Some(info) = self.catalog.find(name) else { continue };
@@ -239,7 +283,8 @@ impl Reader<'_> {
     }
 
     /// A count of the group (S, A, N): the flag when given, else the file's key, else
-    /// `default`; with where it came from. `None` when the value given is invalid.
+    /// `default`; with where it came from. `None` when the value given is invalid or over `max`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn count_field(
         &mut self,
         table: Option<&dyn TableLike>,
@@ -248,17 +293,22 @@ impl Reader<'_> {
         default: u32,
         flag_value: Option<u32>,
         flag: &'static str,
+        max: u32,
     ) -> Option<(u32, Source)> {
         if let Some(v) = flag_value {
             if v == 0 {
                 self.push(&Loc::flag(flag), "must be at least 1, got 0");
                 return None;
             }
+            if v > max {
+                self.push(&Loc::flag(flag), format!("must be at most {max}, got {v}"));
+                return None;
+            }
             return Some((v, Source::Flag(flag)));
         }
         match self.get(table, loc, key) {
             None => Some((default, Source::Default)),
-            Some((item, l)) => self.count(item, &l).map(|v| (v, Source::File(l))),
+            Some((item, l)) => self.count_at_most(item, &l, max, "").map(|v| (v, Source::File(l))),
         }
     }
 
@@ -273,7 +323,10 @@ impl Reader<'_> {
             return None;
         }
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) || name.starts_with('.') {
-            self.push(loc, format!("\"{name}\" may only contain letters, digits, '_', '.' and '-', and may not start with '.'"));
+            self.push(
+                loc,
+                format!("\"{name}\" may only contain letters, digits, '_', '.' and '-', and may not start with '.'"),
+            );
             return None;
         }
         Some(name)
@@ -289,12 +342,7 @@ impl Reader<'_> {
         };
         self.deny_unknown(table, loc, allowed, place);
 
-        let after = self.required(
-            table,
-            loc,
-            "after_requests",
-            "the number of responses after which the step happens",
-        );
+        let after = self.required(table, loc, "after_requests", "the number of responses after which the step happens");
         let after_loc = after.as_ref().map_or_else(|| loc.key("after_requests", None), |(_, l)| l.clone());
         let after_requests =
             after.and_then(|(item, l)| self.integer(item, &l, 0, i64::from(u32::MAX))).map(|v| v as u32);
@@ -335,14 +383,24 @@ impl Reader<'_> {
             self.push(loc, format!("must list at least one action: {EXPECTED}"));
             return (None, Vec::new());
         }
+        if array.len() > MAX_STEP_INDICES {
+            let msg = format!(
+                "may list at most {MAX_STEP_INDICES} action indices, got {}; use actions = \"all\" for every action",
+                array.len()
+            );
+            self.push(loc, msg);
+            return (None, Vec::new());
+        }
         let mut indices: Vec<(u32, Loc)> = Vec::new();
+        // A set beside the list: a long list is checked for repeats in linear time.
+        let mut seen = std::collections::HashSet::new();
         let mut ok = true;
         for (i, value) in array.iter().enumerate() {
             let iloc = loc.index(i, self.line(value.span()));
             match value.as_integer() {
                 Some(v) if (0..=i64::from(u32::MAX)).contains(&v) => {
                     let v = v as u32;
-                    if indices.iter().any(|(seen, _)| *seen == v) {
+                    if !seen.insert(v) {
                         self.push(&iloc, format!("action index {v} is listed twice"));
                         ok = false;
                     } else {

@@ -9,10 +9,12 @@
 //!
 //! What lives where: `reader` (locations, typed reads, syntax errors), `group` (one group's
 //! keys and its runtimes' option tables), `values` (work, distributions, arrivals, lifecycle,
-//! …), `checks` (rules across fields, runtime capabilities).
+//! …), `checks` (rules across fields, runtime capabilities), `limits` (sizes and durations
+//! derived from several keys, per group and for the whole run).
 
 mod checks;
 mod group;
+mod limits;
 mod reader;
 mod values;
 
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use toml_edit::{ImDocument, TableLike};
 
+use super::limits::MAX_GROUPS;
 use super::model::*;
 use super::{Overrides, Problem, RuntimeCatalog};
 use reader::{Loc, Reader};
@@ -59,7 +62,6 @@ const DEFAULT_PAYLOAD: u32 = 64;
 /// The embedded default, and the zero-container baseline: every binary's catalog has it.
 pub const DEFAULT_RUNTIME: &str = "process";
 
-
 pub(super) fn parse(
     text: &str,
     file: Option<&Path>,
@@ -97,17 +99,25 @@ pub(super) fn parse(
         .entry(root, &top, "timeout")
         .and_then(|(item, loc)| r.positive_duration(item, &loc))
         .unwrap_or(DEFAULT_RUN_TIMEOUT);
-    let start_rate = r.entry(root, &top, "start_rate").and_then(|(item, loc)| r.start_rate(item, &loc));
+    let (start_rate, start_rate_loc) = match r.entry(root, &top, "start_rate") {
+        Some((item, loc)) => (r.start_rate(item, &loc), Some(loc)),
+        None => (None, None),
+    };
 
     let mut groups = Vec::new();
+    let mut all_sources = Vec::new();
     let mut names: Vec<(String, Loc)> = Vec::new();
     match r.entry(root, &top, "group") {
         None => r.push(&top.key("group", None), "a scenario needs at least one group: add a [[group]] table"),
         Some((item, loc)) => {
             let before = r.problems.len();
-            let tables = r.table_array(item, &loc, "write each group as [[group]]");
+            let mut tables = r.table_array(item, &loc, "write each group as [[group]]");
             if tables.is_empty() && r.problems.len() == before {
                 r.push(&loc, "a scenario needs at least one group: add a [[group]] table");
+            }
+            if tables.len() > MAX_GROUPS {
+                r.push(&loc, format!("a scenario may have at most {MAX_GROUPS} groups, got {}", tables.len()));
+                tables.clear();
             }
             for (index, (table, gloc)) in tables.into_iter().enumerate() {
                 // --runtime and --image replace the first group's values, and are the default of
@@ -124,20 +134,22 @@ pub(super) fn parse(
                     );
                     r.push(&sources.name, msg);
                 }
-                names.push((group.name.clone(), sources.name));
+                names.push((group.name.clone(), sources.name.clone()));
                 groups.push(group);
+                all_sources.push(sources);
             }
         }
     }
+    r.check_run(&groups, &all_sources, start_rate.zip(start_rate_loc));
 
     r.finish(Scenario { name: name.unwrap_or(default_name), seed, groups_mode, run_timeout, start_rate, groups })
 }
 
 pub(super) fn from_overrides(ov: &Overrides, catalog: &dyn RuntimeCatalog) -> Result<Scenario, Vec<Problem>> {
     let mut r = Reader::new("", catalog);
-    let (group, sources) =
-        r.read_group(None, &Loc::root().key("group", None).index(0, None), "cli", Some(ov), ov);
+    let (group, sources) = r.read_group(None, &Loc::root().key("group", None).index(0, None), "cli", Some(ov), ov);
     r.check_group(&group, &sources);
+    r.check_run(std::slice::from_ref(&group), std::slice::from_ref(&sources), None);
     r.finish(Scenario {
         start_rate: None,
         name: "cli".to_owned(),

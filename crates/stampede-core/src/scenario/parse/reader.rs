@@ -9,6 +9,7 @@ use std::time::Duration;
 use toml_edit::{Item, TableLike, TomlError};
 
 use super::super::duration::DURATION_SYNTAX;
+use super::super::limits::{MAX_OPTION_ENTRIES, MAX_STRING_BYTES};
 use super::super::model::*;
 use super::super::{parse_duration, Problem, RuntimeCatalog, MAX_PAYLOAD};
 
@@ -171,7 +172,12 @@ impl<'c> Reader<'c> {
 
     /// The item as a table, or a problem saying what was `expected` in its place (for values
     /// that may be a string or a table).
-    pub(super) fn table_or<'t>(&mut self, item: &'t Item, loc: &Loc, expected: &str) -> Option<(&'t dyn TableLike, Loc)> {
+    pub(super) fn table_or<'t>(
+        &mut self,
+        item: &'t Item,
+        loc: &Loc,
+        expected: &str,
+    ) -> Option<(&'t dyn TableLike, Loc)> {
         let found = self.table_at(item, loc);
         if found.is_none() {
             self.push(loc, format!("expected {expected}, got {}", describe(item)));
@@ -195,11 +201,7 @@ impl<'c> Reader<'c> {
                         Some(t) => tables.push((t as &dyn TableLike, iloc)),
                         None => self.push(
                             &iloc,
-                            format!(
-                                "expected a table ({how}), got {} {}",
-                                value.type_name(),
-                                value.to_string().trim()
-                            ),
+                            format!("expected a table ({how}), got {} {}", value.type_name(), value.to_string().trim()),
                         ),
                     }
                 }
@@ -214,12 +216,17 @@ impl<'c> Reader<'c> {
 
     // ---- scalars ------------------------------------------------------------------------
 
+    /// A string of at most [`MAX_STRING_BYTES`].
     pub(super) fn string<'t>(&mut self, item: &'t Item, loc: &Loc) -> Option<&'t str> {
-        let s = item.as_str();
-        if s.is_none() {
+        let Some(s) = item.as_str() else {
             self.push(loc, format!("expected a string, got {}", describe(item)));
+            return None;
+        };
+        if s.len() > MAX_STRING_BYTES {
+            self.push(loc, format!("must be at most {MAX_STRING_BYTES} bytes long, got {}", s.len()));
+            return None;
         }
-        s
+        Some(s)
     }
 
     pub(super) fn non_empty_string(&mut self, item: &Item, loc: &Loc) -> Option<String> {
@@ -249,7 +256,17 @@ impl<'c> Reader<'c> {
 
     /// S, A, N, burst, start_concurrency: at least 1.
     pub(super) fn count(&mut self, item: &Item, loc: &Loc) -> Option<u32> {
-        self.integer(item, loc, 1, i64::from(u32::MAX)).map(|v| v as u32)
+        self.count_at_most(item, loc, u32::MAX, "")
+    }
+
+    /// A count from 1 to `max`; `why` (", …") says what the limit protects.
+    pub(super) fn count_at_most(&mut self, item: &Item, loc: &Loc, max: u32, why: &str) -> Option<u32> {
+        let v = self.integer(item, loc, 1, i64::MAX)?;
+        if v > i64::from(max) {
+            self.push(loc, format!("must be at most {max}{why}, got {v}"));
+            return None;
+        }
+        Some(v as u32)
     }
 
     pub(super) fn boolean(&mut self, item: &Item, loc: &Loc) -> Option<bool> {
@@ -436,9 +453,17 @@ impl<'a> OptionsTable<'a> {
             self.reader.push(&loc, format!("expected a list such as {example}, got {}", describe(item)));
             return None;
         };
+        if array.len() > MAX_OPTION_ENTRIES {
+            self.reader.push(&loc, format!("must have at most {MAX_OPTION_ENTRIES} entries, got {}", array.len()));
+            return None;
+        }
         let mut out = Vec::new();
         for (i, value) in array.iter().enumerate() {
             match value.as_str() {
+                Some(s) if s.len() > MAX_STRING_BYTES => self.reader.push(
+                    &loc.index(i, None),
+                    format!("must be at most {MAX_STRING_BYTES} bytes long, got {}", s.len()),
+                ),
                 Some(s) => out.push(s.to_owned()),
                 None => self.reader.push(
                     &loc.index(i, None),
@@ -453,9 +478,16 @@ impl<'a> OptionsTable<'a> {
     pub fn string_map(&mut self, key: &str) -> Option<BTreeMap<String, String>> {
         let (item, loc) = self.entry(key)?;
         let (table, loc) = self.reader.table(item, &loc, "a table of strings such as { disktype = \"ssd\" }")?;
+        if table.len() > MAX_OPTION_ENTRIES {
+            self.reader.push(&loc, format!("must have at most {MAX_OPTION_ENTRIES} entries, got {}", table.len()));
+            return None;
+        }
         let mut out = BTreeMap::new();
         for (k, v) in table.iter() {
             match v.as_str() {
+                Some(s) if s.len() > MAX_STRING_BYTES || k.len() > MAX_STRING_BYTES => self
+                    .reader
+                    .push(&loc.key(k, None), format!("keys and values must be at most {MAX_STRING_BYTES} bytes long")),
                 Some(s) => {
                     out.insert(k.to_owned(), s.to_owned());
                 }

@@ -8,7 +8,9 @@ use toml_edit::Item;
 
 use super::super::duration::DURATION_SYNTAX;
 use super::super::format_duration;
+use super::super::limits::{MAX_DURATION_TEXT, MAX_INSTANCES};
 use super::super::model::*;
+use super::limits::over_max_duration;
 use super::reader::{describe, Loc, Reader};
 use super::DEFAULT_PAYLOAD;
 
@@ -17,22 +19,32 @@ use super::DEFAULT_PAYLOAD;
 pub(super) fn dist_problem(dist: &DurationDist) -> Option<String> {
     match dist {
         DurationDist::Fixed { .. } => None,
-        DurationDist::Uniform { min, max } if min > max => Some(format!(
-            "uniform min ({}) must not exceed max ({})",
-            format_duration(*min),
-            format_duration(*max)
-        )),
-        DurationDist::Exponential { mean } if mean.is_zero() => {
-            Some("exponential mean must be greater than 0".into())
+        DurationDist::Uniform { min, max } if min > max => {
+            Some(format!("uniform min ({}) must not exceed max ({})", format_duration(*min), format_duration(*max)))
         }
+        DurationDist::Exponential { mean } if mean.is_zero() => Some("exponential mean must be greater than 0".into()),
         DurationDist::Lognormal { median, .. } if median.is_zero() => {
             Some("lognormal median must be greater than 0".into())
         }
         DurationDist::Lognormal { sigma, .. } if !(sigma.is_finite() && *sigma > 0.0) => {
             Some(format!("lognormal sigma must be greater than 0, got {sigma}"))
         }
+        DurationDist::Lognormal { median, sigma } => lognormal_mean_problem(*median, *sigma),
         _ => None,
     }
+}
+
+/// A lognormal's mean, median · e^(σ²/2), grows fast with σ: it must stay a duration the
+/// tiers can compute with (σ = 40 overflows every clock).
+pub(super) fn lognormal_mean_problem(median: Duration, sigma: f64) -> Option<String> {
+    let mean = median.as_secs_f64() * (sigma * sigma / 2.0).exp();
+    if !over_max_duration(mean) {
+        return None;
+    }
+    Some(format!(
+        "gives the lognormal a mean of {mean:.3e} s (median {} · e^(sigma²/2)), more than the limit of {MAX_DURATION_TEXT}; lower sigma or the median",
+        format_duration(median)
+    ))
 }
 
 /// The `dist` of a duration table: work durations and inter-arrival times share one reader,
@@ -95,16 +107,11 @@ impl Reader<'_> {
         let (table, loc) =
             self.table_or(item, loc, "\"sleep:10ms\" or a table { kind = \"spin\", duration = \"5ms\" }")?;
         self.deny_unknown(table, &loc, &["kind", "duration"], "in work");
-        let kind = self.required(table, &loc, "kind", "\"sleep\" or \"spin\"").and_then(|(item, l)| {
-            self.keyword(item, &l, &[("sleep", WorkKind::Sleep), ("spin", WorkKind::Spin)])
-        });
+        let kind = self
+            .required(table, &loc, "kind", "\"sleep\" or \"spin\"")
+            .and_then(|(item, l)| self.keyword(item, &l, &[("sleep", WorkKind::Sleep), ("spin", WorkKind::Spin)]));
         let duration = self
-            .required(
-                table,
-                &loc,
-                "duration",
-                &format!("a duration ({DURATION_SYNTAX}) or a {{ dist = … }} table"),
-            )
+            .required(table, &loc, "duration", &format!("a duration ({DURATION_SYNTAX}) or a {{ dist = … }} table"))
             .and_then(|(item, l)| self.dist(item, &l));
         Some(Work { kind: kind?, duration: duration? })
     }
@@ -136,7 +143,8 @@ impl Reader<'_> {
             let d = if usage.zero_ok { self.duration(item, loc) } else { self.positive_duration(item, loc) };
             return d.map(Dist::Fixed);
         }
-        let (table, loc) = self.table_or(item, loc, &format!("a duration ({DURATION_SYNTAX}) or a {{ dist = … }} table"))?;
+        let (table, loc) =
+            self.table_or(item, loc, &format!("a duration ({DURATION_SYNTAX}) or a {{ dist = … }} table"))?;
         let names: Vec<String> = usage.kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();
         let choices: Vec<(&str, DistKind)> = usage.kinds.iter().map(|k| (k.name(), *k)).collect();
         let which = self
@@ -182,8 +190,13 @@ impl Reader<'_> {
                 let median = read(self, "median", true);
                 let sigma = self
                     .required(table, &loc, "sigma", "a number > 0, e.g. 0.5")
-                    .and_then(|(i, l)| self.sigma(i, &l));
-                Some(Dist::Lognormal(median?.0, sigma?))
+                    .and_then(|(i, l)| Some((self.sigma(i, &l)?, l)));
+                let ((median, _), (sigma, sigma_loc)) = (median?, sigma?);
+                if let Some(why) = lognormal_mean_problem(median, sigma) {
+                    self.push(&sigma_loc, why);
+                    return None;
+                }
+                Some(Dist::Lognormal(median, sigma))
             }
         }
     }
@@ -192,9 +205,7 @@ impl Reader<'_> {
         let value = item.as_float().or_else(|| item.as_integer().map(|i| i as f64));
         match value {
             None => self.push(loc, format!("expected a number > 0, e.g. 0.5, got {}", describe(item))),
-            Some(s) if !(s.is_finite() && s > 0.0) => {
-                self.push(loc, format!("must be greater than 0, got {s}"))
-            }
+            Some(s) if !(s.is_finite() && s > 0.0) => self.push(loc, format!("must be greater than 0, got {s}")),
             Some(s) => return Some(s),
         }
         None
@@ -205,7 +216,8 @@ impl Reader<'_> {
             let bytes = self.payload_bytes(item, loc)?;
             return Some(Payload { request: bytes, response: bytes });
         }
-        let (table, loc) = self.table_or(item, loc, "a number of bytes or a table { request = 64, response = 1024 }")?;
+        let (table, loc) =
+            self.table_or(item, loc, "a number of bytes or a table { request = 64, response = 1024 }")?;
         self.deny_unknown(table, &loc, &["request", "response"], "in payload");
         let mut side = |key| match self.entry(table, &loc, key) {
             Some((item, l)) => self.payload_bytes(item, &l),
@@ -221,13 +233,10 @@ impl Reader<'_> {
         if let Some(s) = item.as_str() {
             match s {
                 "closed" => return (Some(Arrivals::Closed), None),
-                "open" => self.push(
-                    loc,
-                    format!("open arrivals need an inter-arrival time: arrivals = {OPEN_EXAMPLE}"),
-                ),
-                other => {
-                    self.push(loc, format!("must be \"closed\" or a table {OPEN_EXAMPLE}, got \"{other}\""))
+                "open" => {
+                    self.push(loc, format!("open arrivals need an inter-arrival time: arrivals = {OPEN_EXAMPLE}"))
                 }
+                other => self.push(loc, format!("must be \"closed\" or a table {OPEN_EXAMPLE}, got \"{other}\"")),
             }
             return (None, None);
         }
@@ -246,12 +255,7 @@ impl Reader<'_> {
             Some(true) => {
                 self.deny_unknown(table, &loc, &["mode", "iat", "burst"], "in open-loop arrivals");
                 let iat = self
-                    .required(
-                        table,
-                        &loc,
-                        "iat",
-                        &format!("a duration ({DURATION_SYNTAX}) or a {{ dist = … }} table"),
-                    )
+                    .required(table, &loc, "iat", &format!("a duration ({DURATION_SYNTAX}) or a {{ dist = … }} table"))
                     .and_then(|(item, l)| self.iat(item, &l));
                 let (burst, burst_loc) = match self.entry(table, &loc, "burst") {
                     Some((item, l)) => (self.count(item, &l), Some(l)),
@@ -344,7 +348,9 @@ impl Reader<'_> {
             .required(table, &loc, "qps", "launches per second, a number > 0 such as 10 or 0.5")
             .and_then(|(item, l)| self.qps(item, &l));
         let burst = match self.entry(table, &loc, "burst") {
-            Some((item, l)) => self.count(item, &l),
+            Some((item, l)) => {
+                self.count_at_most(item, &l, MAX_INSTANCES as u32, " (the most instances a run may start, 2^24)")
+            }
             None => Some(1),
         };
         Some(StartRate { qps: qps?, burst: burst? })
@@ -360,18 +366,23 @@ impl Reader<'_> {
             Some(q) if !(q.is_finite() && q > 0.0) => {
                 self.push(loc, format!("must be a finite number greater than 0, got {q}"))
             }
-            // The tiers turn qps into the gap between launches; it must fit a Duration.
-            Some(q) if Duration::try_from_secs_f64(1.0 / q).is_err() => {
-                self.push(loc, format!("is too small, got {q}: one launch per {} seconds", 1.0 / q))
-            }
+            // The tiers turn qps into the gap between launches, which must be a duration they
+            // can compute with (the run's rate is further split among its scenarios: checked
+            // with all groups known).
+            Some(q) if over_max_duration(1.0 / q) => self.push(
+                loc,
+                format!(
+                    "is too small, got {q}: one launch per {:.3e} seconds, more than the limit of {MAX_DURATION_TEXT}",
+                    1.0 / q
+                ),
+            ),
             Some(q) => return Some(q),
         }
         None
     }
 
     pub(super) fn timeouts(&mut self, item: &Item, loc: &Loc, mut timeouts: Timeouts) -> Timeouts {
-        let Some((table, loc)) = self.table(item, loc, "timeouts = { ready = \"60s\", request = \"30s\" }")
-        else {
+        let Some((table, loc)) = self.table(item, loc, "timeouts = { ready = \"60s\", request = \"30s\" }") else {
             return timeouts;
         };
         self.deny_unknown(table, &loc, &["ready", "request"], "in timeouts");
