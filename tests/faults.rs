@@ -247,3 +247,38 @@ lifecycle = "one_shot"
     );
     assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
 }
+
+#[test]
+fn a_child_that_exits_at_once_fails_at_once_not_at_its_ready_timeout() {
+    let _serial = serial();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    // Scenarios cannot resolve their callback host, so each exits as soon as it starts.
+    let t0 = Instant::now();
+    let o = run(
+        &["run", "-S", "2", "-A", "2", "-N", "5", "--advertise", "no-such-host.invalid", "--out", out.to_str().unwrap()],
+        Duration::from_secs(120),
+    );
+    let took = t0.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(took < Duration::from_secs(20), "failed only after {took:?}: the ready timeout, not the exit");
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_balanced(a);
+    assert_eq!((a["instances_requested"].as_u64(), a["instances_failed"].as_u64()), (Some(2 + 2 * 2), Some(2 + 2 * 2)), "{a}");
+    let (h, rows) = instance_rows(&out);
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    for row in &rows {
+        assert!(row[col("error")].contains("exited before it connected"), "{row:?}");
+    }
+}
+
+#[test]
+fn a_bad_advertise_is_refused_up_front_with_exit_2() {
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let o = run(&["run", "--advertise", "ws://driver:8080", "--out", out.to_str().unwrap()], Duration::from_secs(30));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--advertise"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.exists(), "nothing started");
+}

@@ -204,6 +204,28 @@ impl Runtime for ProcessRuntime {
             .map_err(|e| RuntimeError::Control { op: "remove", id: h.id.clone(), source: e.into() })
     }
 
+    /// A child that exits before it connected (a bad binary, a crash at start) fails its launch
+    /// at once: polled, because tokio's `wait` needs the `Child` that stays in the map.
+    async fn wait_failed(&self, h: &Handle) -> String {
+        let mut every = tokio::time::interval(std::time::Duration::from_millis(20));
+        loop {
+            every.tick().await;
+            let status = {
+                let mut children = self.children.lock().expect("children lock");
+                match children.get_mut(&h.id).map(|c| c.try_wait()) {
+                    Some(Ok(Some(status))) => Some(status.to_string()),
+                    Some(Ok(None)) => None,
+                    Some(Err(e)) => Some(format!("cannot be waited for: {e}")),
+                    // Removed by someone else: not ours to report.
+                    None => return std::future::pending().await,
+                }
+            };
+            if let Some(status) = status {
+                return format!("the process exited before it connected ({status})");
+            }
+        }
+    }
+
     async fn is_running(&self, h: &Handle) -> bool {
         let mut children = self.children.lock().expect("children lock");
         children.get_mut(&h.id).is_some_and(|c| matches!(c.try_wait(), Ok(None)))

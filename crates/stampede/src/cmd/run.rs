@@ -35,6 +35,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     .map_err(|e| with_code(e, exit::INVALID_INPUT))?;
 
+    if let Some(host) = &args.advertise {
+        check_advertise(host).map_err(|e| with_code(anyhow::anyhow!("--advertise {host:?}: {e}"), exit::INVALID_INPUT))?;
+    }
+
     // The host preflight: a run that cannot fit this machine is refused before anything starts.
     let findings = preflight::check(&preflight::Needs::of(&scenario, registry.as_ref()), &preflight::HostLimits::read());
     if !findings.is_empty() {
@@ -116,4 +120,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         super::out(stampede_report::summary_text(&outcome.results, Some(&out_dir)));
     }
     Ok(outcome.exit_code)
+}
+
+/// `--advertise` becomes the host of `ws://HOST:PORT/` in every scenario's callback: an IP
+/// address or a DNS name, nothing else (no scheme, port or path), so a typo fails here, with
+/// exit 2, and not as every scenario's connect timing out.
+fn check_advertise(host: &str) -> Result<(), String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
+        return Err("not an IP address or a host name (give the host alone: no scheme, port or path)".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_advertise;
+
+    #[test]
+    fn advertise_takes_an_ip_or_a_host_name_and_nothing_else() {
+        for ok in ["127.0.0.1", "::1", "driver", "stampede-driver.default.svc.cluster.local", "host.docker.internal"] {
+            assert!(check_advertise(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "ws://driver", "driver:8080", "driver/x", "-x", "a..b", "a b", &"x".repeat(300)] {
+            assert!(check_advertise(bad).is_err(), "{bad}");
+        }
+    }
 }
