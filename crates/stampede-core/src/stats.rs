@@ -15,6 +15,13 @@ use std::collections::BTreeMap;
 const MAX_US: u64 = 3_600_000_000;
 const SIGFIG: u8 = 3;
 
+/// Largest decoded payload (the counts) of one histogram read by [`Metrics::from_wire`]. Ours,
+/// at most `SIGFIG` digits, have a few tens of thousands of counts of up to 9 bytes each: well
+/// under this. hdrhistogram allocates whatever a header claims before reading a byte of it, so a
+/// header of a few bytes could otherwise ask for gigabytes (found by the `protocol_decode` fuzz
+/// target: a report claiming a 2.9 GB payload).
+const MAX_WIRE_PAYLOAD: u32 = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
     #[error("metric `{name}`: not valid base64: {source}")]
@@ -103,15 +110,52 @@ impl Metrics {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|source| StatsError::DecodeBase64 { name: name.clone(), source })?;
+            check_wire_header(&bytes).map_err(|reason| StatsError::DecodeHistogram { name: name.clone(), reason })?;
             let h: Histogram<u64> = de
                 .deserialize(&mut bytes.as_slice())
                 .map_err(|e| StatsError::DecodeHistogram { name: name.clone(), reason: format!("{e:?}") })?;
+            // Without auto-resize for the merge: a value beyond what any tier records (they
+            // clamp at MAX_US) would grow this histogram to the range the sender chose.
             let mut merged = new_histogram();
+            merged.auto(false);
             merged.add(&h).map_err(|e| StatsError::Merge { name: name.clone(), reason: format!("{e:?}") })?;
+            merged.auto(true);
             histograms.insert(name.clone(), merged);
         }
         Ok(Self { histograms })
     }
+}
+
+/// Refuses an encoded histogram whose V2 header asks for more than ours ever need (payload
+/// length, significant digits), before hdrhistogram allocates what it asks for. What this does
+/// not recognise (another cookie, a short header) is left to the deserializer, which refuses
+/// it without allocating.
+fn check_wire_header(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Read as _;
+    // The V2 cookies as hdrhistogram writes them (the format's base cookies with 0x10 set).
+    const V2_COOKIE: u32 = 0x1c84_9313;
+    const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+    let be_u32 = |b: &[u8], at: usize| b.get(at..at + 4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    // The V2 header: cookie, payload length, normalising offset, significant digits, then the
+    // bounds and the ratio; only the first four fields matter here.
+    let mut header = Vec::with_capacity(16);
+    match be_u32(bytes, 0) {
+        Some(V2_COOKIE) => header.extend_from_slice(&bytes[..bytes.len().min(16)]),
+        Some(V2_COMPRESSED_COOKIE) => {
+            // The compressed form wraps a whole V2 encoding: inflate just its header.
+            let compressed_len = be_u32(bytes, 4).unwrap_or(0);
+            let compressed = bytes.get(8..).unwrap_or_default().take(u64::from(compressed_len));
+            let _ = flate2::read::ZlibDecoder::new(compressed).take(16).read_to_end(&mut header);
+        }
+        _ => return Ok(()),
+    }
+    if let Some(len) = be_u32(&header, 4).filter(|len| *len > MAX_WIRE_PAYLOAD) {
+        return Err(format!("its header claims a payload of {len} bytes; at most {MAX_WIRE_PAYLOAD} are accepted"));
+    }
+    if let Some(digits) = be_u32(&header, 12).filter(|d| *d > u32::from(SIGFIG)) {
+        return Err(format!("its header asks for {digits} significant digits; at most {SIGFIG} are accepted"));
+    }
+    Ok(())
 }
 
 /// What results.json, the CSVs and the report say about one metric.
@@ -186,7 +230,11 @@ mod tests {
         let (mut a, mut b, mut all) = (Metrics::new(), Metrics::new(), Metrics::new());
         for v in 0..5000 {
             let x = 100 + (v * 7919) % 20_000;
-            if v % 2 == 0 { a.record("request_rtt", x) } else { b.record("request_rtt", x) }
+            if v % 2 == 0 {
+                a.record("request_rtt", x)
+            } else {
+                b.record("request_rtt", x)
+            }
             all.record("request_rtt", x);
         }
         b.record("start_latency", 42_000);
@@ -206,6 +254,37 @@ mod tests {
         assert!(matches!(Metrics::from_wire(&w), Err(StatsError::DecodeBase64 { .. })));
         w.insert("x".to_owned(), base64::engine::general_purpose::STANDARD.encode(b"hello"));
         assert!(matches!(Metrics::from_wire(&w), Err(StatsError::DecodeHistogram { .. })));
+    }
+
+    fn wire_of(h: &Histogram<u64>) -> BTreeMap<String, String> {
+        let mut buf = Vec::new();
+        V2DeflateSerializer::new().serialize(h, &mut buf).unwrap();
+        BTreeMap::from([("x".to_owned(), base64::engine::general_purpose::STANDARD.encode(buf))])
+    }
+
+    #[test]
+    fn histogram_headers_that_claim_too_much_are_refused_before_allocating() {
+        // Uncompressed V2: cookie, then a payload length of ~2.9 GB (the fuzzer's find).
+        let mut raw = vec![0x1c, 0x84, 0x93, 0x13, 0xb0, 0x00, 0x00, 0x09];
+        raw.extend_from_slice(&[0; 32]);
+        let w = BTreeMap::from([("x".to_owned(), base64::engine::general_purpose::STANDARD.encode(&raw))]);
+        let e = Metrics::from_wire(&w).unwrap_err();
+        assert!(e.to_string().contains("claims a payload of 2952790025 bytes"), "{e}");
+
+        // Compressed, with more significant digits than any tier uses (a 100 MB counts array).
+        let fine = Histogram::<u64>::new_with_bounds(1, u64::MAX / 4, 5).unwrap();
+        let e = Metrics::from_wire(&wire_of(&fine)).unwrap_err();
+        assert!(e.to_string().contains("5 significant digits"), "{e}");
+
+        // A value beyond what any tier records must not grow the merged histogram.
+        let mut far = Histogram::<u64>::new_with_bounds(1, u64::MAX / 4, SIGFIG).unwrap();
+        far.record(1 << 60).unwrap();
+        assert!(matches!(Metrics::from_wire(&wire_of(&far)), Err(StatsError::Merge { .. })));
+
+        // What the tiers send still reads back.
+        let mut m = Metrics::new();
+        m.record("x", i64::MAX);
+        assert_eq!(Metrics::from_wire(&m.to_wire()).unwrap().summaries(), m.summaries());
     }
 
     #[test]
