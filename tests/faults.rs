@@ -256,7 +256,19 @@ fn a_child_that_exits_at_once_fails_at_once_not_at_its_ready_timeout() {
     // Scenarios cannot resolve their callback host, so each exits as soon as it starts.
     let t0 = Instant::now();
     let o = run(
-        &["run", "-S", "2", "-A", "2", "-N", "5", "--advertise", "no-such-host.invalid", "--out", out.to_str().unwrap()],
+        &[
+            "run",
+            "-S",
+            "2",
+            "-A",
+            "2",
+            "-N",
+            "5",
+            "--advertise",
+            "no-such-host.invalid",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         Duration::from_secs(120),
     );
     let took = t0.elapsed();
@@ -265,7 +277,11 @@ fn a_child_that_exits_at_once_fails_at_once_not_at_its_ready_timeout() {
     let r = results(&out);
     let a = &r["accounting"];
     assert_balanced(a);
-    assert_eq!((a["instances_requested"].as_u64(), a["instances_failed"].as_u64()), (Some(2 + 2 * 2), Some(2 + 2 * 2)), "{a}");
+    assert_eq!(
+        (a["instances_requested"].as_u64(), a["instances_failed"].as_u64()),
+        (Some(2 + 2 * 2), Some(2 + 2 * 2)),
+        "{a}"
+    );
     let (h, rows) = instance_rows(&out);
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();
     for row in &rows {
@@ -281,4 +297,54 @@ fn a_bad_advertise_is_refused_up_front_with_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--advertise"), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!out.exists(), "nothing started");
+}
+
+/// A small tmpfs mounted for one test, unmounted however the test ends.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let o = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "mount tmpfs (the tests run as root): {}", String::from_utf8_lossy(&o.stderr));
+        Tmpfs(at.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_at_the_final_write_never_leaves_results_saying_running_nor_a_temp_file() {
+    let _serial = serial();
+    let dir = tempdir();
+    let fs = Tmpfs::mount(&dir.path().join("small"), "256k");
+    let out = fs.0.join("r");
+    let mut child =
+        spawn(&["run", "-S", "1", "-A", "3", "-N", "40", "--work", "sleep:25ms", "--out", out.to_str().unwrap()]);
+    let run_id = wait_run_id(&out, Duration::from_secs(30));
+    // Fill the filesystem to the last byte while the run works.
+    let mut filler = std::fs::File::create(fs.0.join("filler")).unwrap();
+    let block = vec![0u8; 4096];
+    while filler.write_all(&block).is_ok() {}
+    let _ = filler.write_all(&[0u8; 1]);
+    drop(filler);
+
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(1), "a run whose results could not be written must not exit 0");
+    let files: Vec<String> =
+        std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(!files.iter().any(|f| f.ends_with(".tmp")), "a stray temp file: {files:?}");
+    if let Ok(text) = std::fs::read_to_string(out.join("results.json")) {
+        let r: serde_json::Value = serde_json::from_str(&text).expect("what is left of results.json is complete JSON");
+        assert_ne!(r["run"]["status"], "running", "results.json still says running");
+    }
+    assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
 }

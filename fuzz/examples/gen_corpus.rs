@@ -80,6 +80,7 @@ fn messages() -> Vec<(&'static str, Message)> {
                 actions_failed: 1,
                 requests_done: 10,
                 requests_planned: 40,
+                requests_ok: 9,
             }),
         ),
         ("held", Message::Held),

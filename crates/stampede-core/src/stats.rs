@@ -104,6 +104,14 @@ impl Metrics {
     }
 
     pub fn from_wire(wire: &BTreeMap<String, String>) -> Result<Self, StatsError> {
+        // Each name becomes a histogram of ~184 KiB from ~50 bytes on the wire: a report names
+        // a few dozen (metrics plus the runtime's native states), never thousands.
+        if wire.len() > MAX_WIRE_HISTOGRAMS {
+            return Err(StatsError::DecodeHistogram {
+                name: format!("({} histograms)", wire.len()),
+                reason: format!("more than {MAX_WIRE_HISTOGRAMS} histograms in one report"),
+            });
+        }
         let mut de = Deserializer::new();
         let mut histograms = BTreeMap::new();
         for (name, b64) in wire {
@@ -125,6 +133,9 @@ impl Metrics {
         Ok(Self { histograms })
     }
 }
+
+/// The most histograms one report may carry (see [`Metrics::from_wire`]).
+pub const MAX_WIRE_HISTOGRAMS: usize = 1024;
 
 /// Refuses an encoded histogram whose V2 header asks for more than ours ever need (payload
 /// length, significant digits), before hdrhistogram allocates what it asks for. What this does

@@ -47,6 +47,26 @@ pub fn write_results_json(dir: &Path, r: &Results) -> Result<PathBuf, ReportErro
     Ok(path)
 }
 
+/// The fallback when [`write_results_json`] failed (disk full: no room for its temporary copy):
+/// results.json overwritten in place, compact, reusing the blocks it frees — so the file never
+/// stays saying `running` after the run ended. If even that fails, it is removed: no file is
+/// better than a wrong one, and the error says why.
+pub fn overwrite_results_json(dir: &Path, r: &Results) -> Result<PathBuf, ReportError> {
+    let path = dir.join(names::RESULTS_JSON);
+    let _ = std::fs::remove_file(path.with_extension("tmp"));
+    let written = std::fs::File::create(&path).and_then(|f| {
+        let mut w = std::io::BufWriter::new(f);
+        serde_json::to_writer(&mut w, r).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
+    });
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&path);
+        return Err(ReportError::Write { path, source });
+    }
+    Ok(path)
+}
+
 fn write_csv<T: Serialize>(path: &Path, rows: &[T], header_of_empty: &T) -> Result<(), ReportError> {
     write_atomic(path, |w| {
         let mut c = csv::Writer::from_writer(w);

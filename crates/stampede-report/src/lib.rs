@@ -21,7 +21,7 @@ pub mod warnings;
 pub use compare::{compare_text, render_compare_html, write_compare_html, ComparedRun};
 pub use files::{
     load_instances, load_native_states, load_results, write_instances_csv, write_native_states_csv, write_requests_csv,
-    write_results_json, ReportError,
+    write_results_json, overwrite_results_json, ReportError,
 };
 pub use html::{render_report_html, write_report_html};
 pub use summary::summary_text;

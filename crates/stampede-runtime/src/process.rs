@@ -210,18 +210,13 @@ impl Runtime for ProcessRuntime {
         let mut every = tokio::time::interval(std::time::Duration::from_millis(20));
         loop {
             every.tick().await;
-            let status = {
-                let mut children = self.children.lock().expect("children lock");
-                match children.get_mut(&h.id).map(|c| c.try_wait()) {
-                    Some(Ok(Some(status))) => Some(status.to_string()),
-                    Some(Ok(None)) => None,
-                    Some(Err(e)) => Some(format!("cannot be waited for: {e}")),
-                    // Removed by someone else: not ours to report.
-                    None => return std::future::pending().await,
-                }
-            };
-            if let Some(status) = status {
-                return format!("the process exited before it connected ({status})");
+            let polled = self.children.lock().expect("children lock").get_mut(&h.id).map(|c| c.try_wait());
+            match polled {
+                Some(Ok(Some(status))) => return format!("the process exited before it connected ({status})"),
+                Some(Err(e)) => return format!("the process cannot be waited for: {e}"),
+                Some(Ok(None)) => {}
+                // Removed by someone else: not ours to report.
+                None => return std::future::pending().await,
             }
         }
     }

@@ -836,15 +836,34 @@ fn finish_results(
     results.run.status = status;
     results.run.exit_code = Some(code);
 
-    stampede_report::write_instances_csv(&cfg.out_dir, &instances)?;
-    stampede_report::write_native_states_csv(&cfg.out_dir, &native_states)?;
+    // Each file on its own: one that cannot be written (disk full, folder gone) must not keep
+    // the others — results.json least of all — from being tried. The first error is returned.
+    let mut first: Option<stampede_report::ReportError> = None;
+    let mut keep = |r: Result<std::path::PathBuf, stampede_report::ReportError>| {
+        if let Err(e) = r {
+            tracing::error!("{e}");
+            first.get_or_insert(e);
+        }
+    };
+    keep(stampede_report::write_instances_csv(&cfg.out_dir, &instances));
+    keep(stampede_report::write_native_states_csv(&cfg.out_dir, &native_states));
     if cfg.raw {
-        stampede_report::write_requests_csv(&cfg.out_dir, &requests)?;
+        keep(stampede_report::write_requests_csv(&cfg.out_dir, &requests));
     }
-    stampede_report::write_results_json(&cfg.out_dir, results)?;
+    if let Err(e) = stampede_report::write_results_json(&cfg.out_dir, results) {
+        tracing::error!("{e}");
+        // The complete file left behind is the partial one saying `running`: replace it.
+        if let Err(e) = stampede_report::overwrite_results_json(&cfg.out_dir, results) {
+            tracing::error!("{e}; results.json was removed rather than left saying `running`");
+        }
+        first.get_or_insert(e);
+    }
     // The report is a view of results.json: failing to draw it must not fail the run or skip cleanup.
     if let Err(e) = stampede_report::write_report_html(&cfg.out_dir, results, &instances) {
         tracing::error!("{e}");
     }
-    Ok(())
+    match first {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
