@@ -9,16 +9,6 @@ use stampede_core::scenario::limits::*;
 use stampede_core::scenario::*;
 use stampede_core::schedule::{draw_duration, rng_for, MAX_DRAW};
 
-struct NoRuntimes;
-
-impl RuntimeCatalog for NoRuntimes {
-    fn find(&self, _name: &str) -> Option<&dyn RuntimeInfo> {
-        None
-    }
-    fn names(&self) -> Vec<&'static str> {
-        Vec::new()
-    }
-}
 
 fn parse(text: &str, ov: &Overrides) -> Result<Scenario, ScenarioError> {
     from_str(text, Some(Path::new("t.toml")), ov, &NoRuntimes)

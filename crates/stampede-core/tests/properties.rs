@@ -15,18 +15,6 @@ use stampede_core::scenario::limits::*;
 use stampede_core::scenario::*;
 use stampede_core::schedule::{arrival_offsets, draw_duration, draw_iat, plan_action, rng_for, MAX_DRAW};
 
-/// No runtimes: the default one goes unchecked, so no capability refuses a step and more
-/// scenarios reach schedule generation.
-struct NoRuntimes;
-
-impl RuntimeCatalog for NoRuntimes {
-    fn find(&self, _name: &str) -> Option<&dyn RuntimeInfo> {
-        None
-    }
-    fn names(&self) -> Vec<&'static str> {
-        Vec::new()
-    }
-}
 
 /// Requests planned per accepted group: a schedule of 2^24 requests takes half a GiB and
 /// seconds to draw, too much for hundreds of cases. Past this many, each request's draw is

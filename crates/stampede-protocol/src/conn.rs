@@ -146,7 +146,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     pub async fn recv(&mut self) -> Result<Message, RecvError> {
-        recv_on(&mut self.ws).await
+        recv_on(&mut self.ws, None).await
     }
 
     /// Close with a reason the peer can log (policy violation for protocol errors).
@@ -208,7 +208,8 @@ where
     });
 }
 
-/// The sending half of a split link. Cloning shares the one socket (sends are serialised).
+/// The sending half of a split link. Sends take `&self` (the socket is behind a lock, so they
+/// are serialised); cloning shares the one socket.
 pub struct Sender<S> {
     sink: Arc<tokio::sync::Mutex<Sink<S>>>,
     /// Set once a send (or ping) timed out or failed: the stream is no longer usable.
@@ -223,14 +224,14 @@ impl<S> Clone for Sender<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Sender<S> {
     /// Send within [`SEND_TIMEOUT`]; a timeout marks the link broken (the peer stopped reading).
-    pub async fn send(&mut self, m: &Message) -> Result<(), SendError> {
+    pub async fn send(&self, m: &Message) -> Result<(), SendError> {
         self.send_within(m, SEND_TIMEOUT).await
     }
 
     /// Send within `limit` (a request's own deadline, say). A failure, or a timeout of at least
     /// [`SEND_TIMEOUT`], marks the link broken; a shorter timeout only fails this message (a
     /// cancelled send leaves whole frames behind: the next send finishes flushing them).
-    pub async fn send_within(&mut self, m: &Message, limit: Duration) -> Result<(), SendError> {
+    pub async fn send_within(&self, m: &Message, limit: Duration) -> Result<(), SendError> {
         if self.broken.load(Ordering::Relaxed) {
             return Err(SendError { kind: m.kind(), reason: "the link is broken (an earlier send failed or timed out)".into() });
         }
@@ -254,12 +255,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sender<S> {
         self.broken.load(Ordering::Relaxed)
     }
 
-    pub async fn close(&mut self, reason: &str) {
+    pub async fn close(&self, reason: &str) {
         let frame = CloseFrame { code: CloseCode::Policy, reason: reason.to_owned().into() };
         let _ = tokio::time::timeout(SEND_TIMEOUT, async { self.sink.lock().await.send(WsMessage::Close(Some(frame))).await }).await;
     }
     /// Close normally: the work is done.
-    pub async fn finish(&mut self) {
+    pub async fn finish(&self) {
         let frame = CloseFrame { code: CloseCode::Normal, reason: "done".into() };
         let _ = tokio::time::timeout(SEND_TIMEOUT, async { self.sink.lock().await.send(WsMessage::Close(Some(frame))).await }).await;
     }
@@ -298,9 +299,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Receiver<S> {
     /// The next message; [`RecvError::Stalled`] when nothing arrived for [`LIVENESS`] (and no
     /// [`Liveness::hold`] was in force).
     pub async fn recv(&mut self) -> Result<Message, RecvError> {
-        let quiet = self.quiet.clone();
-        let mut live = LiveStream { inner: &mut self.stream, quiet };
-        recv_on(&mut live).await
+        recv_on(&mut self.stream, Some(&self.quiet)).await
     }
 
     /// The handle that holds this receiver's liveness deadline off (see [`Liveness`]).
@@ -309,32 +308,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Receiver<S> {
     }
 }
 
-/// A frame stream whose `next` gives up after [`LIVENESS`] of silence with a `Stalled` error.
-struct LiveStream<'a, K> {
-    inner: &'a mut K,
-    quiet: Liveness,
-}
-
-enum Next<T> {
-    Item(Option<T>),
-    Stalled,
-}
-
-impl<K, T> LiveStream<'_, K>
-where
-    K: futures_util::Stream<Item = T> + Unpin,
-{
-    async fn next(&mut self) -> Next<T> {
-        loop {
-            if let Ok(item) = tokio::time::timeout(LIVENESS, self.inner.next()).await {
-                return Next::Item(item);
-            }
-            if let Ok(item) = tokio::time::timeout(LIVENESS_GRACE, self.inner.next()).await {
-                return Next::Item(item);
-            }
-            if !self.quiet.held() {
-                return Next::Stalled;
-            }
+/// The next frame, or `None` when nothing arrived for [`LIVENESS`] (and no hold was in force).
+async fn next_or_stalled<K: futures_util::Stream + Unpin>(stream: &mut K, quiet: &Liveness) -> Option<Option<K::Item>> {
+    loop {
+        if let Ok(item) = tokio::time::timeout(LIVENESS, stream.next()).await {
+            return Some(item);
+        }
+        if let Ok(item) = tokio::time::timeout(LIVENESS_GRACE, stream.next()).await {
+            return Some(item);
+        }
+        if !quiet.held() {
+            return None;
         }
     }
 }
@@ -352,34 +336,15 @@ where
     sink.send(WsMessage::text(text)).await.map_err(|e| SendError { kind: m.kind(), reason: e.to_string() })
 }
 
-/// Where [`recv_on`] reads frames from: a plain stream, or one with a liveness deadline.
-trait Frames {
-    async fn next_frame(&mut self) -> Next<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>;
-}
-
-impl<K> Frames for K
+/// The next message on `stream`; with `live`, failing as stalled after [`LIVENESS`] of silence.
+async fn recv_on<K>(stream: &mut K, live: Option<&Liveness>) -> Result<Message, RecvError>
 where
     K: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
-    async fn next_frame(&mut self) -> Next<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
-        Next::Item(self.next().await)
-    }
-}
-
-impl<K> Frames for LiveStream<'_, K>
-where
-    K: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    async fn next_frame(&mut self) -> Next<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
-        self.next().await
-    }
-}
-
-async fn recv_on<K: Frames>(stream: &mut K) -> Result<Message, RecvError> {
     loop {
-        let frame = match stream.next_frame().await {
-            Next::Item(f) => f,
-            Next::Stalled => return Err(RecvError::Stalled(LIVENESS)),
+        let frame = match live {
+            None => stream.next().await,
+            Some(quiet) => next_or_stalled(stream, quiet).await.ok_or(RecvError::Stalled(LIVENESS))?,
         };
         match frame {
             None => return Err(RecvError::Closed),

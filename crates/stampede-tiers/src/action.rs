@@ -37,7 +37,7 @@ pub async fn run() -> Result<(), ActionError> {
     let clock = Clock::start();
 
     let conn = connect(&callback, &token, crate::limits::from_env()).await?;
-    let (mut tx, mut rx) = conn.split();
+    let (tx, mut rx) = conn.split();
     tx.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity(&instance_id, Role::Action, clock.anchor_us(), false) })
         .await?;
     tx.send(&Message::Ready { self_ready_unix_us: wall_us() }).await?;

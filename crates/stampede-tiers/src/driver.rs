@@ -545,7 +545,7 @@ async fn run_one_scenario(
     ctx.progress.scenarios_ready.fetch_add(1, Ordering::Relaxed);
     ctx.progress.live.scenario_ready(g, s);
     let offset = ctx.clock.align(child.anchor_unix_us);
-    let (mut tx, mut rx) = child.conn.split();
+    let (tx, mut rx) = child.conn.split();
 
     // Held groups: this scenario's tickets cross on its `held` / `work_done` (or when it is
     // gone); every scenario is answered `go` / `release` when the whole group has crossed.

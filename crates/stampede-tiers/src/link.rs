@@ -71,7 +71,7 @@ impl Link {
         let pending: Pending = Arc::default();
         let gone = CancellationToken::new();
         let (p, g) = (pending.clone(), gone.clone());
-        let mut txr = tx.clone();
+        let txr = tx.clone();
         let reader = tokio::spawn(async move {
             loop {
                 match rx.recv().await {
@@ -117,7 +117,7 @@ impl Link {
     }
 
     pub(crate) async fn stop(&self) {
-        let _ = self.tx.clone().send(&Message::Stop).await;
+        let _ = self.tx.send(&Message::Stop).await;
     }
 
     pub(crate) fn shutdown(&self) {
@@ -170,7 +170,7 @@ impl Link {
             res.error = Some(format!("its {:?} timeout passed before it could be sent", r.timeout));
             return res;
         }
-        if let Err(e) = self.tx.clone().send_within(&msg, left).await {
+        if let Err(e) = self.tx.send_within(&msg, left).await {
             self.pending.lock().expect("pending lock").remove(&r.id);
             if tokio::time::Instant::now() >= deadline {
                 res.outcome = RequestOutcome::TimedOut;

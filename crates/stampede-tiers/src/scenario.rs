@@ -165,7 +165,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
     });
 
     conn.send(&Message::Ready { self_ready_unix_us: stampede_core::measure::wall_us() }).await?;
-    let (mut tx, rx) = conn.split();
+    let (tx, rx) = conn.split();
 
     // The driver's messages: `stop` (or losing the driver) cancels the work.
     let (stopped_tx, mut stopped_rx) = oneshot::channel::<()>();

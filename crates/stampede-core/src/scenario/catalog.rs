@@ -60,12 +60,10 @@ pub trait RuntimeCatalog: Sync {
     fn names(&self) -> Vec<&'static str>;
 }
 
-/// A catalog without runtimes, for unit tests of the core that need a scenario but no runtime
+/// A catalog without runtimes, for tests of the core that need a scenario but no runtime
 /// (the default runtime then goes unchecked and without options).
-#[cfg(test)]
-pub(crate) struct NoRuntimes;
+pub struct NoRuntimes;
 
-#[cfg(test)]
 impl RuntimeCatalog for NoRuntimes {
     fn find(&self, _name: &str) -> Option<&dyn RuntimeInfo> {
         None

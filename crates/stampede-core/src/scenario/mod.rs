@@ -148,7 +148,7 @@
 pub mod catalog;
 pub mod limits;
 pub mod model;
-pub use catalog::{Capabilities, RuntimeCatalog, RuntimeInfo};
+pub use catalog::{Capabilities, NoRuntimes, RuntimeCatalog, RuntimeInfo};
 pub use model::*;
 pub use parse::{OptionsTable, DEFAULT_RUNTIME};
 
