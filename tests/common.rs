@@ -164,6 +164,8 @@ pub struct Target {
     pub require: fn(),
     /// Instances of the run that are up (processes, containers, services).
     pub up: fn(&str) -> usize,
+    /// Instances of the run that exist in any state (processes, containers, services).
+    pub instances: fn(&str) -> usize,
     /// Everything of the run still present, of every kind (instances, networks).
     pub leftovers: fn(&str) -> usize,
 }
@@ -174,6 +176,7 @@ pub const PROCESS: Target = Target {
     runtime: "process",
     require: || {},
     up: |run| run_processes(run, |_| true).len(),
+    instances: |run| run_processes(run, |_| true).len(),
     leftovers: |run| run_processes(run, |_| true).len(),
 };
 
@@ -181,6 +184,7 @@ pub const DOCKER: Target = Target {
     runtime: "docker",
     require: require_engine_and_image,
     up: |run| docker_count(&["ps", "-q"], run),
+    instances: |run| docker_count(&["ps", "-aq"], run),
     leftovers: |run| docker_count(&["ps", "-aq"], run) + docker_count(&["network", "ls", "-q"], run),
 };
 
@@ -193,6 +197,7 @@ pub const SWARM: Target = Target {
         }
     },
     up: |run| docker_count(&["service", "ls", "-q"], run),
+    instances: |run| docker_count(&["service", "ls", "-q"], run) + docker_count(&["ps", "-aq"], run),
     leftovers: |run| {
         docker_count(&["service", "ls", "-q"], run)
             + docker_count(&["ps", "-aq"], run)
@@ -285,34 +290,7 @@ pub fn case_ctrl_c(t: &Target, shape: [u32; 3], work: &str, up: usize) -> serde_
 pub fn case_signal(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize, sig: i32) -> serde_json::Value {
     (t.require)();
     let dir = tempdir();
-    let out = dir.path().join("r");
-    let addr_file = dir.path().join("metrics-addr");
-    let (s_, a_, n_) = (s.to_string(), a.to_string(), n.to_string());
-    let mut child = spawn(&[
-        "run",
-        "--runtime",
-        t.runtime,
-        "-S",
-        &s_,
-        "-A",
-        &a_,
-        "-N",
-        &n_,
-        "--work",
-        work,
-        "--out",
-        out.to_str().unwrap(),
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--metrics-addr-file",
-        addr_file.to_str().unwrap(),
-    ]);
-    let run_id = wait_run_id(&out, Duration::from_secs(30));
-    wait_until(Duration::from_secs(120), &format!("{up} instances up"), || ((t.up)(&run_id) >= up).then_some(()));
-    // The interrupt lands mid-work: once the live endpoint counts an answered request.
-    let addr =
-        wait_until(Duration::from_secs(30), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());
-    wait_until(Duration::from_secs(60), "a first answered request", || (requests_done(&addr)? > 0.0).then_some(()));
+    let (mut child, out, run_id, _) = start_working(t, dir.path(), [s, a, n], work, up);
     signal(child.id() as i32, sig);
     let status = wait_for(&mut child, Duration::from_secs(180));
     assert_eq!(status.code(), Some(128 + sig));
@@ -327,6 +305,58 @@ pub fn case_signal(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize, sig: 
     assert!(acc["requests_ok"].as_u64().unwrap() > 0 && acc["requests_not_sent"].as_u64().unwrap() > 0, "{acc}");
     assert_nothing_left(t, &run_id);
     r
+}
+
+/// A run of `args` (after `run`) in the background with its live endpoint, writing to
+/// `dir/r`; returns (child, results folder, run id, metrics address).
+pub fn start_live(dir: &Path, args: &[&str]) -> (Child, PathBuf, String, String) {
+    let out = dir.join("r");
+    let addr_file = dir.join("metrics-addr");
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--out",
+        out.to_str().unwrap(),
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--metrics-addr-file",
+        addr_file.to_str().unwrap(),
+    ]);
+    let child = spawn(&all);
+    let run_id = wait_run_id(&out, Duration::from_secs(30));
+    let addr =
+        wait_until(Duration::from_secs(30), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());
+    (child, out, run_id, addr)
+}
+
+/// An S×A×N run of `work` on `t`, returned once `up` of its instances are up and the live
+/// endpoint counts an answered request (a fault then lands mid-work).
+pub fn start_working(t: &Target, dir: &Path, [s, a, n]: [u32; 3], work: &str, up: usize) -> (Child, PathBuf, String, String) {
+    let (s, a, n) = (s.to_string(), a.to_string(), n.to_string());
+    let started = start_live(dir, &["--runtime", t.runtime, "-S", &s, "-A", &a, "-N", &n, "--work", work]);
+    let run_id = &started.2;
+    wait_until(Duration::from_secs(120), &format!("{up} instances up"), || ((t.up)(run_id) >= up).then_some(()));
+    wait_until(Duration::from_secs(60), "a first answered request", || (requests_done(&started.3)? > 0.0).then_some(()));
+    started
+}
+
+/// The driver SIGKILLed mid-work: nothing cleans up after it but its scenarios, which remove
+/// their actions and then themselves. Within 60 s no instance of the run exists (networks may:
+/// `stampede clean` lists and removes them, and does here).
+pub fn case_driver_killed(t: &Target, shape: [u32; 3], work: &str, up: usize) {
+    (t.require)();
+    let dir = tempdir();
+    let (mut child, out, run_id, _) = start_working(t, dir.path(), shape, work, up);
+    signal(child.id() as i32, libc::SIGKILL);
+    wait_for(&mut child, Duration::from_secs(30));
+    wait_until(Duration::from_secs(60), &format!("no instance of run {run_id} on {}", t.runtime), || {
+        ((t.instances)(&run_id) == 0).then_some(())
+    });
+    // The dead driver's results say `running`: they were never finished, and say so.
+    assert_eq!(results(&out)["run"]["status"].as_str(), Some("running"));
+    let o = run(&["clean", "--run", &run_id], Duration::from_secs(120));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_nothing_left(t, &run_id);
 }
 
 /// GET /metrics over plain HTTP, as Prometheus or `curl` would.

@@ -18,24 +18,9 @@ const LIVENESS: Duration = Duration::from_secs(21);
 fn start(dir: &Path, toml: &str, extra: &[&str]) -> (std::process::Child, std::path::PathBuf, String, String) {
     let file = dir.join("scenario.toml");
     std::fs::write(&file, toml).unwrap();
-    let out = dir.join("r");
-    let addr_file = dir.join("metrics-addr");
-    let mut args = vec![
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--metrics-addr-file",
-        addr_file.to_str().unwrap(),
-    ];
+    let mut args = vec![file.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let child = spawn(&args);
-    let run_id = wait_run_id(&out, Duration::from_secs(30));
-    let addr =
-        wait_until(Duration::from_secs(30), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());
-    (child, out, run_id, addr)
+    start_live(dir, &args)
 }
 
 fn pid_of(run_id: &str, suffix: &str) -> i32 {
@@ -347,4 +332,60 @@ fn a_full_disk_at_the_final_write_never_leaves_results_saying_running_nor_a_temp
         assert_ne!(r["run"]["status"], "running", "results.json still says running");
     }
     assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
+}
+
+/// Ctrl-C twice: the first press stops the work and waits for every scenario's report; a
+/// scenario that will never report (SIGSTOPped) would hold that wait until its link's liveness
+/// deadline. The second press ends the wait at once: results written, that scenario recorded as
+/// interrupted before its report, everything removed (the stopped process too), exit 130.
+#[test]
+fn a_second_ctrl_c_stops_waiting_for_reports_and_cleans_up_at_once() {
+    use std::io::BufRead as _;
+    let _serial = serial();
+    let dir = tempdir();
+    let toml = r#"
+name = "ctrl-c-twice"
+[[group]]
+name = "g"
+scenarios = 2
+actions = 2
+requests = 1000
+work = "sleep:50ms"
+"#;
+    let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
+    let victim = pid_of(&run_id, "-g0-s1");
+    answered(&addr, 4.0);
+    assert_eq!(signal(victim, libc::SIGSTOP), 0);
+    let driver = child.id() as i32;
+    signal(driver, libc::SIGINT);
+    // The second press only after the driver said it took the first.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the driver ended after one Ctrl-C:\n{said}");
+        said.push_str(&line);
+        if line.starts_with("stopping (SIGINT)") {
+            break;
+        }
+    }
+    let drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    signal(driver, libc::SIGINT);
+    let t0 = Instant::now();
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let took = t0.elapsed();
+    drain.join().unwrap().unwrap();
+    // Sooner than the stopped scenario's link could have been declared stalled.
+    assert!(took < LIVENESS, "the run took {took:?} after the second Ctrl-C");
+    assert_eq!(status.code(), Some(130));
+    let r = results(&out);
+    assert_eq!((r["run"]["status"].as_str(), r["run"]["exit_code"].as_i64()), (Some("interrupted"), Some(130)));
+    let a = &r["accounting"];
+    assert_balanced(a);
+    assert_eq!(a["instances_requested"].as_u64(), Some(6), "{a}");
+    let (h, rows) = instance_rows(&out);
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let stopped = rows.iter().find(|r| r[col("instance_id")].ends_with("-g0-s1")).expect("the stopped scenario's row");
+    assert_eq!(stopped[col("error")], "interrupted before its report", "{stopped:?}");
+    assert_nothing_left(&PROCESS, &run_id);
 }

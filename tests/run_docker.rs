@@ -107,28 +107,54 @@ actions = [1]
     assert_eq!(leftovers(run_id), (0, 0));
 }
 
+/// A run of S=1, A=3 on Docker with its live endpoint, returned once action 0/1's container
+/// exists and `answered` requests are answered: (child, results folder, run id, that container).
+fn start_with_victim(dir: &std::path::Path, n: &str, work: &str, answered: f64) -> (std::process::Child, std::path::PathBuf, String, String) {
+    let (child, out, run_id, addr) = start_live(dir, &["--runtime", "docker", "-S", "1", "-A", "3", "-N", n, "--work", work]);
+    let victim = wait_until(Duration::from_secs(60), "action container 0/1 starting", || container_of(&run_id, 0, 1));
+    wait_until(Duration::from_secs(60), "answered requests", || (requests_done(&addr)? >= answered).then_some(()));
+    (child, out, run_id, victim)
+}
+
+/// One of four instances failed, the rest accounted, exit 1, nothing left.
+fn assert_one_action_lost(status: std::process::ExitStatus, out: &std::path::Path, run_id: &str) {
+    assert_eq!(status.code(), Some(1));
+    let r = results(out);
+    let a = &r["accounting"];
+    assert_eq!(a["instances_failed"], 1, "{a}");
+    assert_eq!(a["instances_requested"], 4);
+    assert_balanced(a);
+    assert_eq!(leftovers(run_id), (0, 0));
+}
+
 #[test]
 fn a_killed_action_container_fails_the_run_with_exit_1_and_nothing_left() {
     let _serial = serial();
     require_engine_and_image();
     let dir = tempdir();
-    let out = dir.path().join("r");
-    let mut child = spawn(&[
-        "run", "--runtime", "docker", "-S", "1", "-A", "3", "-N", "60", "--work", "sleep:25ms", "--out", out.to_str().unwrap(),
-    ]);
-    let run_id = wait_run_id(&out, Duration::from_secs(30));
-    let victim = wait_until(Duration::from_secs(60), "action container 0/1 starting", || container_of(&run_id, 0, 1));
-    std::thread::sleep(Duration::from_millis(500));
+    let (mut child, out, run_id, victim) = start_with_victim(dir.path(), "60", "sleep:25ms", 3.0);
     docker(&["kill", &victim]);
-
     let status = wait_for(&mut child, Duration::from_secs(120));
-    assert_eq!(status.code(), Some(1));
+    assert_one_action_lost(status, &out, &run_id);
+}
+
+/// `docker pause` from outside freezes the container as SIGSTOP freezes a process: its link goes
+/// silent, the liveness deadline fails it, the others finish, and the frozen container is removed.
+#[test]
+fn an_action_container_paused_from_outside_is_failed_and_removed_and_the_rest_complete() {
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
+    let (mut child, out, run_id, victim) = start_with_victim(dir.path(), "200", "sleep:50ms", 6.0);
+    docker(&["pause", &victim]);
+    let t0 = std::time::Instant::now();
+    let status = wait_for(&mut child, Duration::from_secs(180));
+    // docs/faults.md: within the request timeout (30 s by default) plus 30 s.
+    assert!(t0.elapsed() < Duration::from_secs(60), "the run took {:?} after the pause", t0.elapsed());
+    assert_one_action_lost(status, &out, &run_id);
     let r = results(&out);
-    let a = &r["accounting"];
-    assert_eq!(a["instances_failed"], 1, "{a}");
-    assert_eq!(a["instances_requested"], 4);
-    assert_balanced(a);
-    assert_eq!(leftovers(&run_id), (0, 0));
+    assert_eq!(r["accounting"]["links_stalled"].as_u64(), Some(1), "{}", r["accounting"]);
+    assert_eq!(r["accounting"]["requests_ok"].as_u64().map(|ok| ok >= 400), Some(true), "{}", r["accounting"]);
 }
 
 #[test]
@@ -156,6 +182,12 @@ fn a_results_folder_that_cannot_be_written_still_removes_every_container() {
 fn ctrl_c_of_the_docker_driver_writes_results_removes_everything_and_exits_130() {
     let _serial = serial();
     case_ctrl_c(&DOCKER, [2, 3, 200], "sleep:50ms", 8);
+}
+
+#[test]
+fn a_sigkilled_docker_driver_leaves_no_container_after_60_s() {
+    let _serial = serial();
+    case_driver_killed(&DOCKER, [2, 3, 200], "sleep:50ms", 8);
 }
 
 #[test]

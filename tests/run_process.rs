@@ -103,6 +103,12 @@ fn ctrl_c_stops_writes_results_reaps_children_and_exits_130() {
 }
 
 #[test]
+fn a_sigkilled_driver_leaves_no_process_after_60_s() {
+    let _serial = serial();
+    case_driver_killed(&PROCESS, [2, 3, 100], "sleep:50ms", 8);
+}
+
+#[test]
 fn sigterm_sighup_and_sigquit_end_a_run_as_ctrl_c_does_with_128_plus_the_signal() {
     let _serial = serial();
     // SIGHUP (the terminal went away) and SIGQUIT (Ctrl-\) would otherwise kill the driver

@@ -90,6 +90,12 @@ actions = [1]
 }
 
 #[test]
+fn a_sigkilled_swarm_driver_leaves_no_service_or_container_after_60_s() {
+    let _serial = serial();
+    case_driver_killed(&SWARM, [1, 3, 200], "sleep:50ms", 4);
+}
+
+#[test]
 fn ctrl_c_of_a_swarm_run_removes_every_service_and_exits_130() {
     let _serial = serial();
     case_ctrl_c(&SWARM, [1, 3, 200], "sleep:50ms", 4);

@@ -33,6 +33,12 @@ pub fn container_name(spec: &LaunchSpec) -> String {
     name
 }
 
+/// `STAMPEDE_SELF=<runtime>:<name>` for an instance's environment (see
+/// [`stampede_runtime::env::SELF`]): how it finds itself to remove when its parent is gone.
+pub fn self_env(runtime: &str, name: &str) -> String {
+    format!("{}={runtime}:{name}", stampede_runtime::env::SELF)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! [`DockerRuntime`]: every instance is a container of the Docker Engine on this machine.
 //!
 //! - launch = create + start, each call timed on return (`created`, `started`); no AutoRemove,
-//!   because removal is one of the things we time;
+//!   because removal is one of the things we time (and a failed scenario's container stays for
+//!   the driver to inspect); a scenario whose driver is gone removes its own container instead
+//!   ([`Runtime::remove_self`]);
 //! - pause/resume = `docker pause`/`unpause` (cgroup freezer); kill = SIGKILL; remove = force
 //!   remove, tolerating containers that are already gone;
 //! - networking per scenario file: host, the default bridge, or one user-defined bridge per
@@ -220,10 +222,12 @@ impl DockerRuntime {
             }
         };
         let binds = (spec.role == Role::Scenario).then(|| vec![format!("{}:{SOCKET_IN_CONTAINER}", self.socket)]);
+        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.push(names::self_env(crate::DOCKER, &name));
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(spec.args.clone()),
-            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: Some(env),
             labels: Some(spec.labels().into_iter().collect()),
             host_config: Some(HostConfig {
                 network_mode: Some(network_mode),
@@ -405,6 +409,12 @@ impl Runtime for DockerRuntime {
 
     async fn remove(&self, h: &Handle) -> Result<(), RuntimeError> {
         self.force_remove(&h.id).await.map(drop).map_err(|e| e.into_control("remove", &h.id))
+    }
+
+    /// Force-removes this process's own container: the daemon kills it (so this rarely returns)
+    /// and removes it whether or not the caller is still there to hear the answer.
+    async fn remove_self(&self, name: &str) -> Result<(), RuntimeError> {
+        self.force_remove(name).await.map(drop).map_err(|e| e.into_control("remove", name))
     }
 
     async fn native_times(&self, h: &Handle) -> NativeTimes {

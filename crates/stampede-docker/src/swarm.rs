@@ -27,7 +27,8 @@
 //! - **Control.** Single node: the task's container is a container of the local engine, so
 //!   pause/resume/kill act on it through the Docker API ([`DockerRuntime`]). Kill leaves the task
 //!   `failed`; with restart condition `none` Swarm does not replace it. Remove deletes the service
-//!   (its container goes asynchronously; `remove_run` waits for it).
+//!   (its container goes asynchronously; `remove_run` waits for it). A scenario whose driver is
+//!   gone deletes its own service (`remove_self`, named in `STAMPEDE_SELF`).
 //! - **Networks.** `host` attaches tasks to the swarm's `host` network; `overlay` gives each run
 //!   one attachable overlay network `stampede-<run>`, created by [`Runtime::prepare`].
 //! - Services, their containers and the overlay network carry the run's labels; `remove_run`
@@ -399,7 +400,13 @@ impl SwarmRuntime {
                     image: Some(image_id),
                     labels: Some(labels),
                     args: Some(spec.args.clone()),
-                    env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    env: Some(
+                        spec.env
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .chain([names::self_env(crate::SWARM, &names::container_name(spec))])
+                            .collect(),
+                    ),
                     mounts,
                     stop_grace_period: Some(STOP_GRACE.as_nanos() as i64),
                     ..Default::default()
@@ -625,6 +632,12 @@ impl Runtime for SwarmRuntime {
                 Err(swarm_kind(DockerError::RemoveService { id: h.id.clone(), source }.into_control("remove", &h.id)))
             }
         }
+    }
+
+    /// Deletes this task's own service: the manager records it and stops the task (SIGTERM,
+    /// then SIGKILL after the grace period), so the service cannot linger once the caller exits.
+    async fn remove_self(&self, name: &str) -> Result<(), RuntimeError> {
+        self.remove(&Handle { id: name.to_owned(), detail: None }).await
     }
 
     async fn native_times(&self, h: &Handle) -> NativeTimes {

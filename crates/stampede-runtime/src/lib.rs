@@ -39,6 +39,11 @@ pub mod env {
     /// The largest message the child accepts from its parent, in bytes: what the scenario can
     /// legitimately send it (an assignment, a request payload) plus a margin.
     pub const MAX_MESSAGE_BYTES: &str = "STAMPEDE_MAX_MESSAGE_BYTES";
+    /// `<runtime>:<name>`: the runtime that launched this instance and its name for it (a
+    /// container, a service), so that a scenario whose driver is gone can remove itself
+    /// ([`Runtime::remove_self`](super::Runtime::remove_self)). Set by runtimes whose instances
+    /// outlive their process; a process just exits.
+    pub const SELF: &str = "STAMPEDE_SELF";
 }
 
 /// Label keys carried by everything stampede creates.
@@ -211,6 +216,14 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// ready timeout. Default: the platform never says so (pending for ever).
     async fn wait_failed(&self, _h: &Handle) -> String {
         std::future::pending().await
+    }
+
+    /// Remove the instance this process runs in, named `name` by this runtime (the value it set
+    /// in [`env::SELF`]): what a scenario does last when its driver is gone, so a crashed run
+    /// leaves no instance behind. May not return: removing a container kills its process.
+    /// Default: nothing outlives the process.
+    async fn remove_self(&self, _name: &str) -> Result<(), RuntimeError> {
+        Ok(())
     }
 
     /// Whether the instance is still running (process alive, container running).

@@ -2,7 +2,9 @@
 //!
 //! Life of a scenario: connect to the driver and say hello → receive its [`Assignment`] →
 //! start its own websocket server → say ready → run every action slot concurrently
-//! ([`run_slot`]) → send one [`ScenarioReport`] → wait for `stop` → exit.
+//! ([`run_slot`]) → send one [`ScenarioReport`] → wait for `stop` → exit. A scenario that ends
+//! without the driver's `stop` (the driver died, never answered, or went away) removes its
+//! actions and then itself ([`remove_self`]), so a crashed driver leaves no instance behind.
 //!
 //! Measurements are recorded here, where the events happen, into one [`Metrics`] per action
 //! slot that is merged once at the end; raw request records are kept only when asked for.
@@ -10,7 +12,7 @@
 //! as `requests_not_sent`, in-flight requests finish or time out, every action is removed.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -111,8 +113,45 @@ struct SlotOutcome {
     finished_us: Option<i64>,
 }
 
-/// Run the scenario role. Returns when the driver says stop or goes away.
+/// Run the scenario role. Returns when the driver says stop or goes away; in the second case
+/// (and whenever this ends without a `stop`), only after removing its own instance.
 pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
+    let stopped = Arc::new(AtomicBool::new(false));
+    let result = serve(registry.clone(), stopped.clone()).await;
+    if !stopped.load(Ordering::SeqCst) {
+        remove_self(&registry, result.as_ref().err()).await;
+    }
+    result
+}
+
+/// The driver is gone (no `stop` came): nobody else will remove this scenario's container or
+/// service, so it does (its actions are already removed by then). The runtime that launched it
+/// said how in `STAMPEDE_SELF`; a process has nothing to remove.
+async fn remove_self(registry: &Registry, error: Option<&ScenarioError>) {
+    let Ok(me) = std::env::var(env::SELF) else { return };
+    let Some((runtime, name)) = me.split_once(':') else {
+        tracing::warn!("ignoring {}={me:?}: expected <runtime>:<name>", env::SELF);
+        return;
+    };
+    // Said now: removing a container ends this process before the caller could print it.
+    if let Some(e) = error {
+        tracing::error!("{e}");
+    }
+    tracing::info!("no stop from the driver: removing this scenario's own instance {name}");
+    // The group's options are not needed to remove one instance by name (and may never have
+    // arrived); the defaults connect the same way.
+    let result = match registry.connect(runtime, &serde_json::Value::Null).await {
+        Ok(rt) => rt.remove_self(name).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::error!("could not remove this scenario's own instance (`stampede clean` will): {}", e.chain());
+    }
+}
+
+/// Everything between connecting and the last word with the driver; `stopped` is set when the
+/// driver said `stop`.
+async fn serve(registry: Arc<Registry>, stopped: Arc<AtomicBool>) -> Result<(), ScenarioError> {
     let callback = required_env(env::CALLBACK).map_err(ScenarioError::Config)?;
     let token = required_env(env::TOKEN).map_err(ScenarioError::Config)?;
     let instance_id = required_env(env::INSTANCE_ID).map_err(ScenarioError::Config)?;
@@ -169,7 +208,7 @@ pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
 
     // The driver's messages: `stop` (or losing the driver) cancels the work.
     let (stopped_tx, mut stopped_rx) = oneshot::channel::<()>();
-    tokio::spawn(watch_driver(rx, ctx.cancel.clone(), ctx.hold.clone(), stopped_tx));
+    tokio::spawn(watch_driver(rx, ctx.cancel.clone(), ctx.hold.clone(), stopped_tx, stopped));
 
     // Progress goes up every half second while work runs.
     let (prog_tx, mut prog_rx) = mpsc::channel::<Progress>(4);
@@ -248,10 +287,14 @@ async fn watch_driver(
     cancel: CancellationToken,
     hold: Option<Hold>,
     stopped: oneshot::Sender<()>,
+    said_stop: Arc<AtomicBool>,
 ) {
     loop {
         match rx.recv().await {
-            Ok(Message::Stop) => break,
+            Ok(Message::Stop) => {
+                said_stop.store(true, Ordering::SeqCst);
+                break;
+            }
             Ok(Message::Go) if hold.is_some() => hold.iter().for_each(|h| h.go.set()),
             Ok(Message::Release) if hold.is_some() => hold.iter().for_each(|h| h.release.set()),
             Ok(other) => tracing::warn!("ignoring unexpected `{}` from the driver", other.kind()),
