@@ -157,6 +157,38 @@ fn an_action_container_paused_from_outside_is_failed_and_removed_and_the_rest_co
     assert_eq!(r["accounting"]["requests_ok"].as_u64().map(|ok| ok >= 400), Some(true), "{}", r["accounting"]);
 }
 
+/// Scenarios that cannot resolve their callback host exit as soon as they start: their `die`
+/// event fails each launch at once, with the exit code, not at the 60 s ready timeout; their
+/// actions count as requested and failed; nothing is left.
+#[test]
+fn a_container_that_exits_at_once_fails_its_launch_at_once_with_its_exit_code() {
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let t0 = std::time::Instant::now();
+    let o = run(
+        &["run", "--runtime", "docker", "-S", "2", "-A", "2", "-N", "5", "--advertise", "no-such-host.invalid", "--out", out.to_str().unwrap()],
+        Duration::from_secs(180),
+    );
+    let took = t0.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(took < Duration::from_secs(40), "failed only after {took:?}: the ready timeout, not the die event");
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_balanced(a);
+    assert_eq!((a["instances_requested"].as_u64(), a["instances_failed"].as_u64()), (Some(6), Some(6)), "{a}");
+    let mut rows = csv_rows(&out.join("instances.csv"));
+    let h = rows.remove(0);
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let scenarios: Vec<_> = rows.iter().filter(|r| r[col("role")] == "scenario").collect();
+    assert_eq!(scenarios.len(), 2, "{rows:?}");
+    for row in scenarios {
+        assert!(row[col("error")].contains("exited before it connected (exit code 1)"), "{row:?}");
+    }
+    assert_eq!(leftovers(r["run"]["id"].as_str().unwrap()), (0, 0));
+}
+
 #[test]
 fn a_results_folder_that_cannot_be_written_still_removes_every_container() {
     let _serial = serial();

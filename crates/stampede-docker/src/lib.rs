@@ -8,6 +8,8 @@
 //! - [`callback`]: where a child must dial to reach a server in *this* process, which depends on
 //!   whether this process runs on the host, in a host-networked container or in a bridged one.
 //! - [`names`]: container and network names derived from a launch spec (pure functions).
+//! - `deaths`: one `die` event stream per runtime, so a container that exits before it connects
+//!   fails its launch at once.
 //! - [`image`]: [`build_image`] (a `FROM scratch` image holding only the static `stampede`
 //!   binary, built through the API from an in-memory context) and [`default_binary`].
 //! - [`swarm`]: [`SwarmRuntime`], the `swarm` runtime — one service per instance on the local
@@ -21,6 +23,7 @@
 //! and current engines.
 
 pub mod callback;
+mod deaths;
 pub mod error;
 pub mod image;
 pub mod names;

@@ -4,6 +4,8 @@
 //!   because removal is one of the things we time (and a failed scenario's container stays for
 //!   the driver to inspect); a scenario whose driver is gone removes its own container instead
 //!   ([`Runtime::remove_self`]);
+//! - a container that dies before it connects fails its launch at once (its `die` event, see
+//!   [`crate::deaths`]);
 //! - pause/resume = `docker pause`/`unpause` (cgroup freezer); kill = SIGKILL; remove = force
 //!   remove, tolerating containers that are already gone;
 //! - networking per scenario file: host, the default bridge, or one user-defined bridge per
@@ -55,6 +57,8 @@ pub struct DockerRuntime {
     bridge_gateway: OnceCell<Option<String>>,
     /// Where this runtime's containers are networked (the group's `docker.network`).
     network: DockerNetwork,
+    /// `die` events, for failing a launch whose container exits before it connects.
+    deaths: crate::deaths::Deaths,
 }
 
 impl DockerRuntime {
@@ -86,6 +90,7 @@ impl DockerRuntime {
             location: OnceCell::new(),
             bridge_gateway: OnceCell::new(),
             network: DockerNetwork::default(),
+            deaths: crate::deaths::Deaths::new(),
         }
     }
 
@@ -408,7 +413,14 @@ impl Runtime for DockerRuntime {
     }
 
     async fn remove(&self, h: &Handle) -> Result<(), RuntimeError> {
-        self.force_remove(&h.id).await.map(drop).map_err(|e| e.into_control("remove", &h.id))
+        let removed = self.force_remove(&h.id).await.map(drop).map_err(|e| e.into_control("remove", &h.id));
+        self.deaths.forget(&h.id);
+        removed
+    }
+
+    /// The container's `die` event (one event stream for the runtime, see [`crate::deaths`]).
+    async fn wait_failed(&self, h: &Handle) -> String {
+        self.deaths.wait(&self.docker, &h.id).await
     }
 
     /// Force-removes this process's own container: the daemon kills it (so this rarely returns)

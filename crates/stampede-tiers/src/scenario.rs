@@ -3,8 +3,9 @@
 //! Life of a scenario: connect to the driver and say hello → receive its [`Assignment`] →
 //! start its own websocket server → say ready → run every action slot concurrently
 //! ([`run_slot`]) → send one [`ScenarioReport`] → wait for `stop` → exit. A scenario that ends
-//! without the driver's `stop` (the driver died, never answered, or went away) removes its
-//! actions and then itself ([`remove_self`]), so a crashed driver leaves no instance behind.
+//! without the driver's `stop` once it had its assignment (the driver died or went away)
+//! removes its actions and then itself ([`remove_self`]), so a crashed driver leaves no
+//! instance behind.
 //!
 //! Measurements are recorded here, where the events happen, into one [`Metrics`] per action
 //! slot that is merged once at the end; raw request records are kept only when asked for.
@@ -116,16 +117,27 @@ struct SlotOutcome {
 /// Run the scenario role. Returns when the driver says stop or goes away; in the second case
 /// (and whenever this ends without a `stop`), only after removing its own instance.
 pub async fn run(registry: Arc<Registry>) -> Result<(), ScenarioError> {
-    let stopped = Arc::new(AtomicBool::new(false));
-    let result = serve(registry.clone(), stopped.clone()).await;
-    if !stopped.load(Ordering::SeqCst) {
+    let driver = Arc::new(DriverLink::default());
+    let result = serve(registry.clone(), driver.clone()).await;
+    if driver.reached.load(Ordering::SeqCst) && !driver.stopped.load(Ordering::SeqCst) {
         remove_self(&registry, result.as_ref().err()).await;
     }
     result
 }
 
-/// The driver is gone (no `stop` came): nobody else will remove this scenario's container or
-/// service, so it does (its actions are already removed by then). The runtime that launched it
+/// What became of the link to the driver, for deciding who removes this scenario.
+#[derive(Default)]
+struct DriverLink {
+    /// The driver sent the assignment: from here on it counts on this scenario and removes it.
+    /// A scenario that never got this far (a wrong callback address, a refused connection)
+    /// stays, exited, so its logs say why; the driver, if alive, removes it.
+    reached: AtomicBool,
+    /// The driver said `stop`: it removes this scenario itself (and times it).
+    stopped: AtomicBool,
+}
+
+/// The driver is gone (it was reached, but no `stop` came): nobody else will remove this
+/// scenario's container or service, so it does (its actions are already removed by then). The runtime that launched it
 /// said how in `STAMPEDE_SELF`; a process has nothing to remove.
 async fn remove_self(registry: &Registry, error: Option<&ScenarioError>) {
     let Ok(me) = std::env::var(env::SELF) else { return };
@@ -149,9 +161,9 @@ async fn remove_self(registry: &Registry, error: Option<&ScenarioError>) {
     }
 }
 
-/// Everything between connecting and the last word with the driver; `stopped` is set when the
-/// driver said `stop`.
-async fn serve(registry: Arc<Registry>, stopped: Arc<AtomicBool>) -> Result<(), ScenarioError> {
+/// Everything between connecting and the last word with the driver, noting in `driver` how far
+/// the link got.
+async fn serve(registry: Arc<Registry>, driver: Arc<DriverLink>) -> Result<(), ScenarioError> {
     let callback = required_env(env::CALLBACK).map_err(ScenarioError::Config)?;
     let token = required_env(env::TOKEN).map_err(ScenarioError::Config)?;
     let instance_id = required_env(env::INSTANCE_ID).map_err(ScenarioError::Config)?;
@@ -161,7 +173,10 @@ async fn serve(registry: Arc<Registry>, stopped: Arc<AtomicBool>) -> Result<(), 
     conn.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity(&instance_id, Role::Scenario, clock.anchor_us(), false) })
         .await?;
     let assignment = match tokio::time::timeout(Duration::from_secs(60), conn.recv()).await {
-        Ok(Ok(Message::Assign(a))) => *a,
+        Ok(Ok(Message::Assign(a))) => {
+            driver.reached.store(true, Ordering::SeqCst);
+            *a
+        }
         Ok(Ok(other)) => return Err(ScenarioError::NoAssignment(format!("got `{}`", other.kind()))),
         Ok(Err(e)) => return Err(ScenarioError::NoAssignment(e.to_string())),
         Err(_) => return Err(ScenarioError::NoAssignment("nothing within 60 s".into())),
@@ -208,7 +223,7 @@ async fn serve(registry: Arc<Registry>, stopped: Arc<AtomicBool>) -> Result<(), 
 
     // The driver's messages: `stop` (or losing the driver) cancels the work.
     let (stopped_tx, mut stopped_rx) = oneshot::channel::<()>();
-    tokio::spawn(watch_driver(rx, ctx.cancel.clone(), ctx.hold.clone(), stopped_tx, stopped));
+    tokio::spawn(watch_driver(rx, ctx.cancel.clone(), ctx.hold.clone(), stopped_tx, driver));
 
     // Progress goes up every half second while work runs.
     let (prog_tx, mut prog_rx) = mpsc::channel::<Progress>(4);
@@ -287,12 +302,12 @@ async fn watch_driver(
     cancel: CancellationToken,
     hold: Option<Hold>,
     stopped: oneshot::Sender<()>,
-    said_stop: Arc<AtomicBool>,
+    driver: Arc<DriverLink>,
 ) {
     loop {
         match rx.recv().await {
             Ok(Message::Stop) => {
-                said_stop.store(true, Ordering::SeqCst);
+                driver.stopped.store(true, Ordering::SeqCst);
                 break;
             }
             Ok(Message::Go) if hold.is_some() => hold.iter().for_each(|h| h.go.set()),
