@@ -189,6 +189,61 @@ fn a_container_that_exits_at_once_fails_its_launch_at_once_with_its_exit_code() 
     assert_eq!(leftovers(r["run"]["id"].as_str().unwrap()), (0, 0));
 }
 
+/// Stop this machine's Docker daemon and start it again with the same command line, as an
+/// operator restarting it would; returns once it answers again (and its swarm, if any, has a
+/// leader). Fails loudly when the daemon is not a local process this test can restart.
+fn restart_daemon() {
+    let pid = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "dockerd"))
+        .expect("the daemon-restart test needs dockerd running on this machine");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let argv: Vec<String> =
+        cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let swarm = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active";
+    assert_eq!(signal(pid, libc::SIGTERM), 0);
+    wait_until(Duration::from_secs(90), "dockerd to stop", || (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(()));
+    let log = std::fs::File::create(std::env::temp_dir().join("stampede-test-dockerd.log")).unwrap();
+    // Its own session, so it outlives this test and no terminal signal reaches it.
+    Command::new("setsid")
+        .args(&argv)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("restart dockerd");
+    let answers = |args: &[&str]| Command::new("docker").args(args).output().is_ok_and(|o| o.status.success());
+    wait_until(Duration::from_secs(90), "dockerd to answer again", || answers(&["info"]).then_some(()));
+    if swarm {
+        wait_until(Duration::from_secs(90), "the swarm to have a leader again", || answers(&["node", "ls"]).then_some(()));
+    }
+}
+
+/// The daemon restarted mid-run: its shutdown stops every container of the run, the driver
+/// loses its scenarios and ends the run (results complete, answered requests kept), and its
+/// cleanup waits for the daemon to answer again, so the stopped containers are removed too.
+#[test]
+fn a_daemon_restarted_mid_run_ends_the_run_and_its_containers_are_removed_once_it_is_back() {
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
+    let (mut child, out, run_id, addr) =
+        start_live(dir.path(), &["--runtime", "docker", "-S", "2", "-A", "3", "-N", "2000", "--work", "sleep:50ms"]);
+    wait_until(Duration::from_secs(120), "8 instances up", || ((DOCKER.up)(&run_id) >= 8).then_some(()));
+    wait_until(Duration::from_secs(60), "answered requests", || (requests_done(&addr)? >= 20.0).then_some(()));
+    restart_daemon();
+    let status = wait_for(&mut child, Duration::from_secs(180));
+    assert_eq!(status.code(), Some(1));
+    let r = results(&out);
+    assert_eq!(r["run"]["status"], "failed");
+    let a = &r["accounting"];
+    assert_balanced(a);
+    assert_eq!(a["instances_requested"].as_u64(), Some(8), "{a}");
+    assert!(a["requests_ok"].as_u64().unwrap() >= 20, "answered requests were lost: {a}");
+    assert_eq!(leftovers(&run_id), (0, 0), "the cleanup did not wait for the daemon");
+}
+
 #[test]
 fn a_results_folder_that_cannot_be_written_still_removes_every_container() {
     let _serial = serial();

@@ -107,16 +107,22 @@ pub fn summary_text(r: &Results, out_dir: Option<&std::path::Path>) -> String {
     table(&mut out, "scenarios", &r.scenario_metrics, &r.native_states);
     let e = &r.efficiency;
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "  efficiency {:.2}  (ideal N·M {}, actual {}: start-up {}, transport {}, other {})",
-        e.ratio,
-        fmt_us(e.ideal_us),
-        fmt_us(e.actual_us),
-        fmt_us(e.startup_us),
-        fmt_us(e.transport_us),
-        fmt_us(e.other_us)
-    );
+    if e.actual_us == 0 {
+        // No scenario reported when its work ended (all failed, or the run was cut short):
+        // there is no actual duration to compare with N·M.
+        let _ = writeln!(out, "  efficiency n/a  (ideal N·M {}; no scenario reported the end of its work)", fmt_us(e.ideal_us));
+    } else {
+        let _ = writeln!(
+            out,
+            "  efficiency {:.2}  (ideal N·M {}, actual {}: start-up {}, transport {}, other {})",
+            e.ratio,
+            fmt_us(e.ideal_us),
+            fmt_us(e.actual_us),
+            fmt_us(e.startup_us),
+            fmt_us(e.transport_us),
+            fmt_us(e.other_us)
+        );
+    }
     for w in &r.warnings {
         let _ = writeln!(out, "  warning: {}", w.message);
     }

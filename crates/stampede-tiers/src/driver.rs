@@ -46,6 +46,8 @@ pub const DEFAULT_IMAGE: &str = "stampede:latest";
 
 /// How long the driver waits for reports after a stop before it gives up on them.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(60);
+/// How long cleanup keeps retrying a runtime that does not answer (see `remove_run_patiently`).
+const CLEANUP_PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct DriverConfig {
     pub scenario: Scenario,
@@ -367,7 +369,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
     server_cancel.cancel();
     let mut cleanup_failed = false;
     for ((name, _), rt) in &connected {
-        match rt.remove_run(Some(&run_id)).await {
+        match remove_run_patiently(rt.as_ref(), name, &run_id, &interrupt).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("removed {n} leftover {name} instance(s) of run {run_id}"),
             Err(e) => {
@@ -388,6 +390,38 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
     }
     let exit_code = results.run.exit_code.unwrap_or(exit::FAILED);
     Ok(DriverOutcome { results, exit_code })
+}
+
+/// `remove_run`, retried while the runtime does not answer (a daemon restarting mid-run comes
+/// back within seconds, and its stopped containers are still there to remove), for at most
+/// [`CLEANUP_PATIENCE`] or until a second Ctrl-C; then the last error.
+async fn remove_run_patiently(
+    rt: &dyn Runtime,
+    name: &str,
+    run_id: &str,
+    interrupt: &Interrupt,
+) -> Result<usize, RuntimeError> {
+    let give_up = Instant::now() + CLEANUP_PATIENCE;
+    let mut said = false;
+    loop {
+        match rt.remove_run(Some(run_id)).await {
+            Err(e) if Instant::now() < give_up && !interrupt.now.is_cancelled() => {
+                if !said {
+                    said = true;
+                    tracing::warn!(
+                        "cleaning up on {name} failed ({}); retrying for up to {} s (Ctrl-C to stop waiting)",
+                        e.chain(),
+                        CLEANUP_PATIENCE.as_secs()
+                    );
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = interrupt.now.cancelled() => {}
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 struct RunCtx {
@@ -779,8 +813,12 @@ fn finish_results(
         }
         let ideal = u64::try_from(group.ideal_duration().as_micros()).unwrap_or(u64::MAX);
         let start = o.start_us.unwrap_or(0);
+        // No report said when the work ended: no actual duration (0, shown as n/a), rather
+        // than one that ends at the first launch and makes the group look faster than N·M.
         let end = o.end_us.unwrap_or(start);
-        end_of_run = end_of_run.max(end);
+        if o.end_us.is_some() {
+            end_of_run = end_of_run.max(end);
+        }
         let startup = us(o.critical_ready_us.unwrap_or(end) - start);
         let overhead_mean = o.metrics.get(names::OVERHEAD).map(|h| h.mean()).unwrap_or(0.0);
         let transport = (overhead_mean * f64::from(group.requests)) as u64;
@@ -807,7 +845,7 @@ fn finish_results(
             warmup: group.warmup,
             accounting: o.accounting,
             metrics: o.metrics.summaries(),
-            efficiency: Efficiency::new(ideal, us(end - start), startup, transport),
+            efficiency: Efficiency::new(ideal, o.end_us.map_or(0, |_| us(end - start)), startup, transport),
         });
         instances.extend(o.instances);
         requests.extend(o.requests);
