@@ -8,16 +8,17 @@
 //!   instance nobody expects → closed with a reason (`protocol_errors`, `version_mismatches`);
 //! - no upgrade and hello within [`HANDSHAKE_TIMEOUT`] → dropped (`handshake_timeouts`); not a
 //!   websocket at all → dropped (`handshake_failures`);
-//! - more than [`MAX_AUTHENTICATING`] connections still in their handshake → the oldest of them
-//!   is dropped (`connections_shed`), so a flood of idle sockets costs bounded memory and file
-//!   descriptors, and a real child — which says hello within milliseconds of connecting — still
-//!   gets through: it is always the newest.
+//! - more than [`MAX_AUTHENTICATING`] connections still in their handshake → the oldest that
+//!   has sent nothing yet is dropped, else the oldest (`connections_shed`), so a flood of idle
+//!   sockets costs bounded memory and file descriptors, and a real child — which sends its
+//!   upgrade at once and says hello within milliseconds — still gets through, even when it
+//!   arrived in the middle of the flood and is no longer the newest.
 //!
 //! Each connection is handled in its own task, so a bad one never stalls the others.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -82,11 +83,12 @@ impl Counters {
 
 type Registry = Arc<Mutex<HashMap<String, oneshot::Sender<Arrival>>>>;
 
-/// Connections between accept and hello, oldest first, each with the token that drops it.
+/// Connections between accept and hello, oldest first, each with the token that drops it and
+/// whether it has sent anything yet.
 #[derive(Default)]
 struct Pending {
     next: u64,
-    queue: std::collections::VecDeque<(u64, CancellationToken)>,
+    queue: std::collections::VecDeque<(u64, CancellationToken, Arc<AtomicBool>)>,
 }
 type Authenticating = Arc<Mutex<Pending>>;
 
@@ -126,23 +128,37 @@ impl Server {
                         }
                     },
                 };
-                let (id, shed) = {
+                let (id, shed, spoke) = {
                     let mut a = authenticating.lock().expect("authenticating lock");
                     a.next += 1;
-                    // Full of half-open connections: the oldest goes (see the module docs).
-                    let oldest = (a.queue.len() >= MAX_AUTHENTICATING).then(|| a.queue.pop_front()).flatten();
+                    // Full of half-open connections: the oldest that has sent nothing goes, else
+                    // the oldest (see the module docs).
+                    let victim = if a.queue.len() >= MAX_AUTHENTICATING {
+                        let silent = a.queue.iter().position(|(_, _, spoke)| !spoke.load(Ordering::Relaxed));
+                        a.queue.remove(silent.unwrap_or(0))
+                    } else {
+                        None
+                    };
                     let id = a.next;
                     let shed = CancellationToken::new();
-                    a.queue.push_back((id, shed.clone()));
-                    if let Some((_, old)) = oldest {
+                    let spoke = Arc::new(AtomicBool::new(false));
+                    a.queue.push_back((id, shed.clone(), spoke.clone()));
+                    if let Some((_, old, _)) = victim {
                         old.cancel();
                     }
-                    (id, shed)
+                    (id, shed, spoke)
                 };
                 let _ = stream.set_nodelay(true);
                 let (reg, cnt, token, auth) = (reg.clone(), cnt.clone(), token.clone(), authenticating.clone());
                 trk.spawn(async move {
-                    let handshake = handle(stream, &token, max_message_bytes, &reg, &cnt);
+                    let handshake = async {
+                        // Its first bytes (or its end) arrived: a real peer starting its upgrade,
+                        // kept over sockets that never said anything.
+                        // (`peek` waits for a byte; `readable` may wake spuriously at once.)
+                        let _ = stream.peek(&mut [0u8; 1]).await;
+                        spoke.store(true, Ordering::Relaxed);
+                        handle(stream, &token, max_message_bytes, &reg, &cnt).await
+                    };
                     tokio::select! {
                         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => if r.is_err() {
                             cnt.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
@@ -150,10 +166,10 @@ impl Server {
                         },
                         _ = shed.cancelled() => {
                             cnt.connections_shed.fetch_add(1, Ordering::Relaxed);
-                            tracing::debug!("dropped the oldest half-open connection: {MAX_AUTHENTICATING} were authenticating");
+                            tracing::debug!("dropped a half-open connection: {MAX_AUTHENTICATING} were authenticating");
                         }
                     }
-                    auth.lock().expect("authenticating lock").queue.retain(|(i, _)| *i != id);
+                    auth.lock().expect("authenticating lock").queue.retain(|(i, _, _)| *i != id);
                 });
             }
         });

@@ -150,3 +150,25 @@ async fn a_flood_of_idle_connections_is_shed_and_timed_out_while_a_real_child_ge
     assert_eq!(timed_out + shed, flood as u64, "every idle socket is accounted for once");
     drop(idle);
 }
+
+/// A real child caught in the middle of a flood: it has upgraded but not yet said hello when
+/// twice the cap of silent sockets arrive after it. The silent ones are shed first, so it is
+/// still there to say hello and be handed over.
+#[tokio::test]
+async fn a_child_that_spoke_before_a_flood_is_not_shed_by_it() {
+    use stampede_tiers::server::MAX_AUTHENTICATING;
+    let (s, url, _c) = server().await;
+    let addr = url.trim_start_matches("ws://").trim_end_matches('/').to_owned();
+    let expected = s.expect("real-early");
+    let mut early = connect(&url, TOKEN, DEFAULT_MAX_MESSAGE_BYTES).await.unwrap();
+    let flood = 2 * MAX_AUTHENTICATING;
+    let mut idle = Vec::new();
+    for _ in 0..flood {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.expect("the listener keeps accepting"));
+    }
+    eventually(|| s.counters.connections_shed.load(Ordering::Relaxed) >= (flood - MAX_AUTHENTICATING + 1) as u64).await;
+    early.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity("real-early", Role::Action, 0, false) }).await.unwrap();
+    let arrival = tokio::time::timeout(Duration::from_secs(5), expected).await.expect("handed over").unwrap();
+    assert_eq!(arrival.identity.instance_id, "real-early");
+    drop(idle);
+}
