@@ -90,7 +90,12 @@ where
     #[allow(clippy::result_large_err)]
     let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         token_checked = true;
-        let presented = req.headers().get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
+        // Exactly one token header: with two, a proxy and this check might read different ones.
+        let mut all = req.headers().get_all(TOKEN_HEADER).iter();
+        let presented = match (all.next(), all.next()) {
+            (Some(v), None) => v.to_str().ok(),
+            _ => None,
+        };
         // Constant-time comparison is overkill for a per-run random token on a test bench,
         // but it costs nothing and keeps the check honest.
         if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {

@@ -605,7 +605,8 @@ async fn send_unit(
             None if i == unit[0] && matches!(group.lifecycle, Lifecycle::OneShot) => started_at.into_std(),
             None => Instant::now(),
         };
-        for step in group.steps.iter().filter(|s| s.actions().contains(a) && s.after_requests() == i) {
+        // The request count first: it rules out almost every step without scanning its action list.
+        for step in group.steps.iter().filter(|s| s.after_requests() == i && s.actions().contains(a)) {
             if let Step::Pause { duration, .. } = step {
                 // Let the requests already sent finish first, so the pause freezes an idle action.
                 drain(&mut inflight, &mut results).await;

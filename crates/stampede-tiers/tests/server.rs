@@ -50,7 +50,16 @@ async fn a_connection_without_the_token_is_refused_in_the_handshake() {
     }
     // A wrong token.
     assert!(matches!(connect(&url, "not-the-token", DEFAULT_MAX_MESSAGE_BYTES).await, Err(ConnectError::Refused { .. })));
-    eventually(|| s.counters.connections_refused.load(Ordering::Relaxed) == 2).await;
+    // The right token beside a wrong one: which one counts would be up to whoever reads first.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut().append(stampede_protocol::TOKEN_HEADER, TOKEN.parse().unwrap());
+    req.headers_mut().append(stampede_protocol::TOKEN_HEADER, "not-the-token".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await.expect_err("two tokens must be refused") {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status(), 401),
+        other => panic!("expected HTTP 401, got {other}"),
+    }
+    eventually(|| s.counters.connections_refused.load(Ordering::Relaxed) == 3).await;
     assert_eq!(s.counters.protocol_errors.load(Ordering::Relaxed), 0);
 }
 
