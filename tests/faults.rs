@@ -90,12 +90,14 @@ timeouts = { request = "2s" }
     assert!(run_processes(&run_id, |_| true).is_empty(), "children left running (a stopped one included)");
 }
 
-#[test]
-fn a_stopped_scenario_is_failed_after_the_liveness_deadline_and_its_actions_still_count() {
-    let _serial = serial();
+/// Scenario 1 of 2 (3 actions each, 200 requests of 50 ms) gets `sig` mid-work. The run ends
+/// within `limit` of it, exit 1: S + S·A requested, that scenario and its 3 actions failed, the
+/// requests it last reported answered kept, no process left. Returns the accounting and that
+/// scenario's error.
+fn lose_a_scenario(sig: i32, limit: Duration) -> (serde_json::Value, String) {
     let dir = tempdir();
     let toml = r#"
-name = "stalled-scenario"
+name = "lost-scenario"
 [[group]]
 name = "g"
 scenarios = 2
@@ -106,27 +108,44 @@ work = "sleep:50ms"
     let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
     let victim = pid_of(&run_id, "-g0-s1");
     answered(&addr, 10.0);
-    assert_eq!(signal(victim, libc::SIGSTOP), 0);
+    assert_eq!(signal(victim, sig), 0);
     let t0 = Instant::now();
     let status = wait_for(&mut child, Duration::from_secs(120));
     let took = t0.elapsed();
-    assert!(took < LIVENESS + Duration::from_secs(30), "the run took {took:?} after the stop");
+    assert!(took < limit, "the run took {took:?} after signal {sig}");
     assert_eq!(status.code(), Some(1));
     let r = results(&out);
     let a = &r["accounting"];
     assert_balanced(a);
-    // S + S·A whatever happened; the stalled scenario and its 3 actions failed.
+    // S + S·A whatever happened; the lost scenario and its 3 actions failed.
     assert_eq!(a["instances_requested"].as_u64(), Some(2 + 2 * 3), "{a}");
     assert_eq!(a["instances_failed"].as_u64(), Some(1 + 3), "{a}");
-    assert!(a["links_stalled"].as_u64().unwrap() >= 1, "the driver counts the stall: {a}");
-    // What the stalled scenario reported as answered before it stopped stays answered.
+    // What the lost scenario reported as answered before it went stays answered.
     assert!(a["requests_ok"].as_u64().unwrap() > 3 * 200, "{a}");
     let (h, rows) = instance_rows(&out);
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();
-    let s1 = rows.iter().find(|r| r[col("instance_id")].ends_with("-g0-s1")).expect("a row for the stalled scenario");
+    let s1 = rows.iter().find(|r| r[col("instance_id")].ends_with("-g0-s1")).expect("a row for the lost scenario");
     assert_eq!(s1[col("outcome")], "failed");
-    assert!(s1[col("error")].contains("stalled"), "{s1:?}");
     assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
+    (a.clone(), s1[col("error")].clone())
+}
+
+#[test]
+fn a_stopped_scenario_is_failed_after_the_liveness_deadline_and_its_actions_still_count() {
+    let _serial = serial();
+    let (a, error) = lose_a_scenario(libc::SIGSTOP, LIVENESS + Duration::from_secs(30));
+    assert!(a["links_stalled"].as_u64().unwrap() >= 1, "the driver counts the stall: {a}");
+    assert!(error.contains("stalled"), "{error}");
+}
+
+/// SIGKILL closes the scenario's link at once: no liveness deadline to wait for; its actions
+/// (its children) die with it.
+#[test]
+fn a_killed_scenario_is_failed_at_once_and_its_actions_still_count() {
+    let _serial = serial();
+    let (a, error) = lose_a_scenario(libc::SIGKILL, Duration::from_secs(30));
+    assert_eq!(a["links_stalled"].as_u64(), Some(0), "a closed link is not a stall: {a}");
+    assert!(!error.is_empty(), "the row says why");
 }
 
 #[test]

@@ -53,6 +53,36 @@ pub struct Counters {
     pub version_mismatches: AtomicU64,
     pub messages_too_large: AtomicU64,
     pub links_stalled: AtomicU64,
+    /// Per-connection warnings, throttled: they come in floods.
+    said: Throttle,
+}
+
+/// At most one warning a second per listener, the next one saying how many were held back. A
+/// flood of bad connections must not become a flood of log lines: stderr may be a pipe nobody
+/// drains fast (a terminal paused, `| less`), and a blocked write there stalls the tier that
+/// writes it, pings and all.
+#[derive(Debug, Default)]
+struct Throttle {
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl Throttle {
+    fn warn(&self, message: impl FnOnce() -> String) {
+        let held_back = {
+            let mut s = self.state.lock().expect("throttle lock");
+            let now = Instant::now();
+            if s.0.is_some_and(|last| now.duration_since(last) < Duration::from_secs(1)) {
+                s.1 += 1;
+                return;
+            }
+            s.0 = Some(now);
+            std::mem::take(&mut s.1)
+        };
+        match held_back {
+            0 => tracing::warn!("{}", message()),
+            n => tracing::warn!("{} (and {n} more such connection problems in the last second)", message()),
+        }
+    }
 }
 
 impl Counters {
@@ -162,7 +192,7 @@ impl Server {
                     tokio::select! {
                         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => if r.is_err() {
                             cnt.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!("dropped a connection: no websocket upgrade and hello within {HANDSHAKE_TIMEOUT:?}");
+                            cnt.said.warn(|| format!("dropped a connection: no websocket upgrade and hello within {HANDSHAKE_TIMEOUT:?}"));
                         },
                         _ = shed.cancelled() => {
                             cnt.connections_shed.fetch_add(1, Ordering::Relaxed);
@@ -204,12 +234,12 @@ async fn handle(stream: TcpStream, token: &str, max_message_bytes: usize, regist
         Ok(c) => c,
         Err(e @ AcceptError::BadToken { .. }) => {
             counters.connections_refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("{e}");
+            counters.said.warn(|| e.to_string());
             return;
         }
         Err(e) => {
             counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("{e}");
+            counters.said.warn(|| e.to_string());
             return;
         }
     };
@@ -238,6 +268,6 @@ async fn handle(stream: TcpStream, token: &str, max_message_bytes: usize, regist
         Ok(other) => (&counters.protocol_errors, format!("first message must be hello, got `{}`", other.kind())),
     };
     counter.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!("closing a connection: {reason}");
+    counters.said.warn(|| format!("closing a connection: {reason}"));
     conn.close(&reason).await;
 }
