@@ -142,12 +142,18 @@ fn interrupted_run_keeps_complete_results_and_report() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The folder and a partial results.json exist from the start.
-    std::thread::sleep(Duration::from_millis(700));
-    let partial = json(&dir.path().join("results.json"));
+    // The folder and a partial results.json exist from the start (written whole, by rename).
+    let t0 = std::time::Instant::now();
+    let partial = loop {
+        if let Ok(text) = std::fs::read_to_string(dir.path().join("results.json")) {
+            break serde_json::from_str::<serde_json::Value>(&text).expect("a partial results.json is whole");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "no results.json within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(partial["run"]["status"], "running");
     assert_valid(&partial);
-    std::thread::sleep(Duration::from_millis(800));
+    // Any moment of its 10 s of work will do: Ctrl-C leaves requests unsent.
     let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let o = child.wait_with_output().unwrap();

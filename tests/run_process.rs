@@ -56,20 +56,12 @@ fn four_by_twenty_five_by_twenty_sleep_runs_clean_and_accounts_for_everything() 
 fn an_action_killed_with_sigkill_is_counted_as_failed_and_nothing_is_left_running() {
     let _serial = serial();
     let dir = tempdir();
-    let out = dir.path().join("r");
-    let mut child = spawn(&["run", "-S", "2", "-A", "4", "-N", "40", "--work", "sleep:25ms", "--out", out.to_str().unwrap()]);
-    let run_id = wait_run_id(&out, Duration::from_secs(20));
-
-    // Wait until action 2 of scenario 0 is up and serving, then kill it hard.
-    let victim = loop {
-        let found = run_processes(&run_id, |id| id.ends_with("-g0-s0-a2"));
-        if let Some(p) = found.first() {
-            break p.0;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "run ended before the action started");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    std::thread::sleep(Duration::from_millis(400));
+    let (mut child, out, run_id, addr) = start_live(dir.path(), &["-S", "2", "-A", "4", "-N", "40", "--work", "sleep:25ms"]);
+    // Action 2 of scenario 0 up, and the run serving (each action has 40 × 25 ms to do).
+    let victim = wait_until(Duration::from_secs(20), "action 0/2 up", || {
+        run_processes(&run_id, |id| id.ends_with("-g0-s0-a2")).first().map(|p| p.0)
+    });
+    wait_until(Duration::from_secs(20), "answered requests", || (requests_done(&addr)? >= 8.0).then_some(()));
     assert_eq!(signal(victim, libc::SIGKILL), 0, "kill -9 {victim}");
 
     let status = wait_for(&mut child, Duration::from_secs(60));
