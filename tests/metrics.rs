@@ -12,8 +12,6 @@ use std::time::Duration;
 fn metrics_endpoint_serves_prometheus_text_that_ends_equal_to_results() {
     let _g = serial();
     let dir = tempdir();
-    let out = dir.path().join("run");
-    let addr_file = dir.path().join("metrics.addr");
     // Two groups, so labels tell them apart; long enough to be scraped while it runs.
     let scenario = dir.path().join("two.toml");
     std::fs::write(
@@ -22,20 +20,7 @@ fn metrics_endpoint_serves_prometheus_text_that_ends_equal_to_results() {
 [[group]]\nname = \"b\"\nscenarios = 1\nactions = 3\nrequests = 20\nwork = \"sleep:50ms\"\n",
     )
     .unwrap();
-    let mut child = spawn(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--metrics-addr-file",
-        addr_file.to_str().unwrap(),
-        "--metrics-linger",
-        "120s",
-    ]);
-    let addr = wait_until(Duration::from_secs(60), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());
+    let (mut child, out, _, addr) = start_live(dir.path(), &[scenario.to_str().unwrap(), "--quiet", "--metrics-linger", "120s"]);
 
     // During the run: instances are being counted, the run is not finished.
     let during = wait_until(Duration::from_secs(60), "a scrape showing ready actions", || {
