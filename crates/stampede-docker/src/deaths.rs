@@ -4,8 +4,11 @@
 //!
 //! One `GET /events` for the whole runtime, not one `wait` call per container: a thousand
 //! launches must not hold a thousand connections to the daemon. The stream starts with the
-//! first waiter and asks for events `since` the runtime was created, so a container that died
-//! before anyone waited for it is still seen. A death nobody waits for yet is kept until its
+//! first launch, filtered to what this runtime launches (the run and role, and for actions their
+//! scenario, so that S scenarios do not each hear of all S·A deaths), and asks for events
+//! `since` the runtime was created, so a container that died before anyone waited for it is
+//! still seen. (A later launch outside that filter would fail at its ready timeout instead;
+//! the tiers never make one: a scenario launches only its own actions.) A death nobody waits for yet is kept until its
 //! container is removed ([`Deaths::forget`]). A broken stream (the daemon restarted) is
 //! reopened from the last event it delivered.
 
@@ -16,9 +19,10 @@ use std::time::Duration;
 use bollard::query_parameters::EventsOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
-use tokio::sync::{oneshot, OnceCell};
+use std::sync::OnceLock;
+use tokio::sync::oneshot;
 
-use stampede_runtime::labels;
+use stampede_runtime::{labels, LaunchSpec};
 
 /// Deaths kept for containers nobody waits for, at most: a run removes its containers, and each
 /// removal forgets; the cap only bounds a runtime whose containers are removed by others.
@@ -28,7 +32,7 @@ const MAX_KEPT: usize = 100_000;
 pub(crate) struct Deaths {
     /// Unix time (seconds, fractional) the runtime was created: the stream's `since`.
     since: f64,
-    started: OnceCell<()>,
+    started: OnceLock<()>,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -47,16 +51,30 @@ impl Deaths {
             .unwrap_or_default();
         // A second's slack: the daemon's clock and ours are the same machine's, but its
         // timestamps are compared whole.
-        Self { since: since - 1.0, started: OnceCell::new(), inner: Arc::default() }
+        Self { since: since - 1.0, started: OnceLock::new(), inner: Arc::default() }
+    }
+
+    /// Start following deaths of instances like `spec` (once; before its container exists).
+    pub(crate) fn follow(&self, docker: &Docker, spec: &LaunchSpec) {
+        self.started.get_or_init(|| {
+            let mut filters = vec![
+                format!("{}={}", labels::RUN, spec.run_id),
+                format!("{}={}", labels::ROLE, spec.role.as_str()),
+            ];
+            if spec.action.is_some() {
+                filters.push(format!("{}={}", labels::GROUP, spec.group));
+                filters.push(format!("{}={}", labels::SCENARIO, spec.scenario));
+            }
+            tokio::spawn(watch(docker.clone(), self.since, filters, Arc::downgrade(&self.inner)));
+        });
     }
 
     /// Resolves with the reason once container `id` dies; pending for ever if it never does.
-    pub(crate) async fn wait(&self, docker: &Docker, id: &str) -> String {
-        self.started
-            .get_or_init(|| async {
-                tokio::spawn(watch(docker.clone(), self.since, Arc::downgrade(&self.inner)));
-            })
-            .await;
+    pub(crate) async fn wait(&self, id: &str) -> String {
+        if self.started.get().is_none() {
+            // Nothing launched through this runtime: nothing of ours to die.
+            return std::future::pending().await;
+        }
         let rx = {
             let mut inner = self.inner.lock().expect("deaths lock");
             if let Some(why) = inner.dead.get(id) {
@@ -81,11 +99,12 @@ impl Deaths {
 }
 
 /// Follow `die` events of stampede's containers until the runtime is dropped.
-async fn watch(docker: Docker, mut since: f64, inner: Weak<Mutex<Inner>>) {
+async fn watch(docker: Docker, mut since: f64, labels: Vec<String>, inner: Weak<Mutex<Inner>>) {
     let filters = HashMap::from([
-        ("type", vec!["container"]),
-        ("event", vec!["die"]),
-        ("label", vec![labels::RUN]),
+        ("type", vec!["container".to_owned()]),
+        ("event", vec!["die".to_owned()]),
+        // Several `label` filters must all match.
+        ("label", labels),
     ]);
     loop {
         let options = EventsOptionsBuilder::new().since(&format!("{since:.3}")).filters(&filters).build();

@@ -227,6 +227,7 @@ impl DockerRuntime {
             }
         };
         let binds = (spec.role == Role::Scenario).then(|| vec![format!("{}:{SOCKET_IN_CONTAINER}", self.socket)]);
+        self.deaths.follow(&self.docker, spec);
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(names::self_env(crate::DOCKER, &name));
         let body = ContainerCreateBody {
@@ -420,7 +421,7 @@ impl Runtime for DockerRuntime {
 
     /// The container's `die` event (one event stream for the runtime, see [`crate::deaths`]).
     async fn wait_failed(&self, h: &Handle) -> String {
-        self.deaths.wait(&self.docker, &h.id).await
+        self.deaths.wait(&h.id).await
     }
 
     /// Force-removes this process's own container: the daemon kills it (so this rarely returns)

@@ -196,3 +196,20 @@ async fn an_unreachable_daemon_makes_the_runtime_unavailable() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+/// A container that exits before it connects: its `die` event (one event stream for the
+/// runtime) resolves `wait_failed` with the exit code, long before any ready timeout.
+#[tokio::test]
+async fn a_container_that_exits_at_once_is_reported_by_its_die_event() {
+    let image = common::test_image().await;
+    let guard = RunGuard::new("die");
+    let rt = common::runtime().await.with_network(DockerNetwork::Bridge);
+    let mut spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(0), "127.0.0.1:1");
+    // The binary refuses an unknown subcommand with exit 2, at once.
+    spec.args = vec!["no-such-subcommand".into()];
+    let launched = rt.launch(&spec).await.expect("launch");
+    let why = tokio::time::timeout(Duration::from_secs(30), rt.wait_failed(&launched.handle)).await.expect("a die event");
+    assert!(why.contains("exit code 2"), "{why}");
+    rt.remove(&launched.handle).await.expect("remove");
+    assert_eq!(common::leftovers(&rt, &guard.run_id).await, (vec![], vec![]));
+}
