@@ -210,6 +210,10 @@ pub struct InstanceRecord {
     pub error: Option<String>,
     /// Container/service/pid the runtime knows it by.
     pub runtime_id: Option<String>,
+    /// The machine the platform placed it on (a Swarm node's hostname); empty on one-machine
+    /// runtimes.
+    #[serde(default)]
+    pub node: Option<String>,
     pub hostname: Option<String>,
     pub pid: Option<u32>,
     pub boot_id: Option<String>,

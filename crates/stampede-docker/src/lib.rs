@@ -171,6 +171,23 @@ impl RuntimeInfo for SwarmProvider {
     fn capabilities(&self) -> Capabilities {
         engine_capabilities(4, 16, SWARM_STATES)
     }
+    /// Actions spread over nodes: a scenario reaches only its own node's engine, so it cannot
+    /// pause or kill a container elsewhere (Swarm itself has neither).
+    fn capabilities_for(&self, o: &serde_json::Value) -> Capabilities {
+        let mut c = self.capabilities();
+        if options::decode::<SwarmOptions>(o).actions == options::ActionPlacement::Spread {
+            c.pause_resume = false;
+            c.kill = false;
+        }
+        c
+    }
+    fn limited_because(&self, o: &serde_json::Value) -> Option<String> {
+        (options::decode::<SwarmOptions>(o).actions == options::ActionPlacement::Spread).then(|| {
+            "with swarm = { actions = \"spread\" } an action may run on another node than its scenario, whose \
+             engine alone the scenario can reach; use actions = \"with_scenario\" (the default) or drop the step"
+                .to_owned()
+        })
+    }
     fn read_options(&self, table: &mut OptionsTable<'_>) -> serde_json::Value {
         json(&options::read_swarm(table))
     }

@@ -5,10 +5,12 @@
 //! ```toml
 //! docker = { network = "host" }   # host (default) | bridge | per_scenario
 //! swarm = { network = "host", mapping = "service_per_action", restart_condition = "none",
-//!           update_parallelism = 0, placement = [] }
+//!           update_parallelism = 0, placement = [], actions = "with_scenario",
+//!           action_placement = [] }
 //!   # network host|overlay; mapping service_per_action (replicated_service is refused: see
-//!   # README, Swarm); restart_condition none|on-failure|any; placement: constraints such as
-//!   # "node.role==manager"
+//!   # README, Swarm); restart_condition none|on-failure|any; placement: constraints of every
+//!   # service, such as "node.labels.zone==a"; actions with_scenario|spread; action_placement:
+//!   # constraints of action services only
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -48,7 +50,23 @@ pub enum SwarmMapping {
     ServicePerAction,
 }
 
+/// Where a scenario's action services may run. Scenarios themselves are spread over the
+/// swarm's managers by its scheduler (they create services, which only a manager can).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionPlacement {
+    /// On their scenario's node (`node.id==` its node): traffic stays on one machine, and the
+    /// scenario can pause and kill their containers through its own node's engine.
+    #[default]
+    WithScenario,
+    /// Wherever the scheduler puts them: actions dial their scenario across nodes. A scenario
+    /// cannot pause or kill a container on another node (the Engine API of that node is not
+    /// its own), so pause and kill steps are refused with it.
+    Spread,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SwarmOptions {
     pub network: SwarmNetwork,
     pub mapping: SwarmMapping,
@@ -56,8 +74,12 @@ pub struct SwarmOptions {
     pub restart_condition: String,
     /// Update parallelism of each service (0 = all at once).
     pub update_parallelism: u64,
-    /// Placement constraints, e.g. `node.role==manager`.
+    /// Placement constraints of every service, e.g. `node.labels.zone==a`.
     pub placement: Vec<String>,
+    /// Where action services run relative to their scenario.
+    pub actions: ActionPlacement,
+    /// Constraints of action services only (beside `placement`).
+    pub action_placement: Vec<String>,
 }
 
 impl Default for SwarmOptions {
@@ -68,6 +90,8 @@ impl Default for SwarmOptions {
             restart_condition: "none".to_owned(),
             update_parallelism: 0,
             placement: Vec::new(),
+            actions: ActionPlacement::WithScenario,
+            action_placement: Vec::new(),
         }
     }
 }
@@ -83,7 +107,15 @@ pub(crate) fn read_docker(t: &mut OptionsTable<'_>) -> DockerOptions {
 }
 
 pub(crate) fn read_swarm(t: &mut OptionsTable<'_>) -> SwarmOptions {
-    t.allow(&["network", "mapping", "restart_condition", "update_parallelism", "placement"]);
+    t.allow(&[
+        "network",
+        "mapping",
+        "restart_condition",
+        "update_parallelism",
+        "placement",
+        "actions",
+        "action_placement",
+    ]);
     let mut o = SwarmOptions::default();
     if let Some(n) = t.keyword("network", &[("host", SwarmNetwork::Host), ("overlay", SwarmNetwork::Overlay)]) {
         o.network = n;
@@ -112,6 +144,12 @@ pub(crate) fn read_swarm(t: &mut OptionsTable<'_>) -> SwarmOptions {
     }
     if let Some(p) = t.string_list("placement", "[\"node.role==manager\"]") {
         o.placement = p;
+    }
+    if let Some(a) = t.keyword("actions", &[("with_scenario", ActionPlacement::WithScenario), ("spread", ActionPlacement::Spread)]) {
+        o.actions = a;
+    }
+    if let Some(p) = t.string_list("action_placement", "[\"node.labels.stampede.node==node2\"]") {
+        o.action_placement = p;
     }
     o
 }

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bollard::models::{
-    EndpointSpec, EndpointSpecModeEnum, LocalNodeState, Mount, MountTypeEnum, NetworkAttachmentConfig,
+    EndpointSpec, EndpointSpecModeEnum, LocalNodeState, NodeState, Mount, MountTypeEnum, NetworkAttachmentConfig,
     NetworkCreateRequest, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig, Task,
     TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
     TaskState,
@@ -56,7 +56,7 @@ use tokio_util::task::TaskTracker;
 
 use stampede_runtime::{labels, Handle, LaunchSpec, Launched, NativeTimes, Runtime, RuntimeError};
 
-use crate::options::{DockerNetwork, SwarmNetwork, SwarmOptions};
+use crate::options::{ActionPlacement, DockerNetwork, SwarmNetwork, SwarmOptions};
 
 use crate::callback::{self, SelfLocation};
 use crate::error::{status_of, DockerError};
@@ -74,6 +74,9 @@ const TRACK_AT_MOST: Duration = Duration::from_secs(600);
 const CONTAINERS_GONE_WITHIN: Duration = Duration::from_secs(20);
 /// How long `remove_run` retries removing an overlay network that tasks still hold.
 const NETWORK_FREED_WITHIN: Duration = Duration::from_secs(15);
+/// How many dispatcher heartbeats `why_lost` watches a node for: the manager marks a node down
+/// after missing about three (its grace is a multiple of the period, with jitter).
+const NODE_DOWN_WITHIN: f64 = 4.0;
 /// Stop grace of task containers: the tiers stop instances themselves before removing them, so
 /// whatever is still running at removal is a leftover to end quickly, not a process to drain.
 const STOP_GRACE: Duration = Duration::from_secs(1);
@@ -92,10 +95,30 @@ struct TaskTrace {
     states: Vec<(String, i64)>,
 }
 
+/// This engine's place in its swarm, read once at connect: how many nodes there are decides
+/// whether children can dial loopback, and a scenario pins its actions to its own node.
+#[derive(Debug, Clone, Default)]
+struct Place {
+    nodes: u32,
+    node_id: String,
+    /// The address this node advertises to the swarm (`--advertise-addr`): routable from every
+    /// other node, so that is where a child on another node dials a host-networked parent.
+    node_addr: String,
+}
+
+impl Place {
+    fn multi_node(&self) -> bool {
+        self.nodes > 1
+    }
+}
+
 #[derive(Debug)]
 pub struct SwarmRuntime {
     /// The group's `swarm` table: network, restart policy, placement.
     options: SwarmOptions,
+    place: Place,
+    /// Node ID → hostname, for the `node` column of instances.csv.
+    node_names: Mutex<HashMap<String, String>>,
     /// Container-level control (pause/resume/kill of a task's container), where this process
     /// runs, gateways, and label-based removal of containers and networks.
     docker: DockerRuntime,
@@ -111,6 +134,8 @@ pub struct SwarmRuntime {
 #[derive(Debug)]
 struct Tracked {
     trace: TaskTrace,
+    /// The node the task was assigned to.
+    node_id: Option<String>,
     /// The task's container, once it runs.
     container: Option<String>,
     /// Running, ended, or given up on: no longer polled.
@@ -146,7 +171,13 @@ impl Tracker {
         let mut st = self.lock();
         st.services.insert(
             service.to_owned(),
-            Tracked { trace: TaskTrace::default(), container: None, settled: false, since: Instant::now() },
+            Tracked {
+                trace: TaskTrace::default(),
+                node_id: None,
+                container: None,
+                settled: false,
+                since: Instant::now(),
+            },
         );
         if !st.polling {
             st.polling = true;
@@ -204,6 +235,9 @@ impl Tracker {
                 for (service, tasks) in by_service {
                     let (Some(tracked), Some(task)) = (st.services.get_mut(&service), newest(tasks)) else { continue };
                     observe(&mut tracked.trace, &task);
+                    if let Some(node) = task.node_id.clone().filter(|n| !n.is_empty()) {
+                        tracked.node_id = Some(node);
+                    }
                     let status = task.status.unwrap_or_default();
                     match status.state {
                         Some(TaskState::RUNNING) => {
@@ -235,6 +269,14 @@ fn swarm_kind(e: RuntimeError) -> RuntimeError {
 
 fn unavailable(source: impl Into<stampede_runtime::BoxError>) -> RuntimeError {
     RuntimeError::Unavailable { runtime: crate::SWARM.to_owned(), source: source.into() }
+}
+
+/// Whether `addr` is an address of this network namespace (binding to it succeeds).
+fn is_local(addr: &str) -> bool {
+    addr.parse::<std::net::IpAddr>().is_ok_and(|ip| match std::net::TcpListener::bind((ip, 0)) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::AddrNotAvailable,
+    })
 }
 
 /// `stampede-<run>`: the run's overlay network.
@@ -290,17 +332,35 @@ impl SwarmRuntime {
     /// Connect like [`DockerRuntime::connect`] (unix socket, negotiated API version). Whether
     /// the engine is a swarm manager is checked by `preflight`.
     pub async fn connect() -> Result<Self, RuntimeError> {
-        DockerRuntime::connect().await.map(Self::with_docker).map_err(swarm_kind)
+        let rt = DockerRuntime::connect().await.map(Self::with_docker).map_err(swarm_kind)?;
+        Ok(rt.discover().await)
     }
 
     /// [`connect`](Self::connect) to the daemon socket at `socket`.
     pub async fn connect_to(socket: &str) -> Result<Self, RuntimeError> {
-        DockerRuntime::connect_to(socket).await.map(Self::with_docker).map_err(swarm_kind)
+        let rt = DockerRuntime::connect_to(socket).await.map(Self::with_docker).map_err(swarm_kind)?;
+        Ok(rt.discover().await)
+    }
+
+    /// Read this engine's place in its swarm. An engine that does not answer or is in no swarm
+    /// keeps the single-node defaults: `preflight` says what is wrong with it.
+    async fn discover(mut self) -> Self {
+        if let Ok(info) = self.client().info().await {
+            let swarm = info.swarm.unwrap_or_default();
+            self.place = Place {
+                nodes: swarm.nodes.unwrap_or(0).max(0) as u32,
+                node_id: swarm.node_id.unwrap_or_default(),
+                node_addr: swarm.node_addr.unwrap_or_default(),
+            };
+        }
+        self
     }
 
     pub fn with_docker(docker: DockerRuntime) -> Self {
         Self {
             options: SwarmOptions::default(),
+            place: Place::default(),
+            node_names: Mutex::new(HashMap::new()),
             tracker: Arc::new(Tracker {
                 client: docker.client().clone(),
                 state: Default::default(),
@@ -378,6 +438,43 @@ impl SwarmRuntime {
         Ok(())
     }
 
+    /// Placement constraints of one service: the group's own, then what the role needs. A
+    /// scenario creates services, which only a manager can; actions `with_scenario` run on the
+    /// node of the scenario launching them (this engine's).
+    fn constraints(&self, role: Role) -> Vec<String> {
+        let o = &self.options;
+        let mut c = o.placement.clone();
+        match role {
+            Role::Scenario => c.push("node.role==manager".to_owned()),
+            Role::Action => {
+                c.extend(o.action_placement.iter().cloned());
+                if o.actions == ActionPlacement::WithScenario && !self.place.node_id.is_empty() {
+                    c.push(format!("node.id=={}", self.place.node_id));
+                }
+            }
+            Role::Driver => {}
+        }
+        c
+    }
+
+    /// The hostname of node `id` as the swarm knows it (its ID when it cannot be inspected:
+    /// from a worker, or once the node is gone).
+    async fn node_name(&self, id: &str) -> String {
+        if let Some(n) = self.node_names.lock().await.get(id) {
+            return n.clone();
+        }
+        let name = match self.client().inspect_node(id).await {
+            Ok(n) => n.description.and_then(|d| d.hostname).filter(|h| !h.is_empty()),
+            Err(e) => {
+                tracing::debug!("inspecting node {id}: {e}");
+                None
+            }
+        };
+        let Some(name) = name else { return id.to_owned() };
+        self.node_names.lock().await.insert(id.to_owned(), name.clone());
+        name
+    }
+
     fn service_spec(&self, spec: &LaunchSpec, options: &SwarmOptions, image_id: String) -> Result<ServiceSpec, String> {
         let labels: HashMap<String, String> = spec.labels().into_iter().collect();
         let network = match options.network {
@@ -416,7 +513,7 @@ impl SwarmRuntime {
                     ..Default::default()
                 }),
                 placement: Some(TaskSpecPlacement {
-                    constraints: Some(options.placement.clone()),
+                    constraints: Some(self.constraints(spec.role)),
                     ..Default::default()
                 }),
                 networks: Some(vec![NetworkAttachmentConfig { target: Some(network), ..Default::default() }]),
@@ -489,6 +586,18 @@ impl SwarmRuntime {
         Ok(Handle { id, detail: Some(format!("task container of service {}", h.id)) })
     }
 
+    /// The swarm's dispatcher heartbeat period (Swarm's default, 5 s, when it cannot be read).
+    async fn heartbeat(&self) -> Duration {
+        let period = match self.client().inspect_swarm().await {
+            Ok(s) => s.spec.and_then(|s| s.dispatcher).and_then(|d| d.heartbeat_period),
+            Err(e) => {
+                tracing::debug!("inspecting the swarm: {e}");
+                None
+            }
+        };
+        period.filter(|ns| *ns > 0).map_or(Duration::from_secs(5), |ns| Duration::from_nanos(ns as u64))
+    }
+
     /// Engine version and swarm state, e.g. "Docker 20.10.24 (API 1.41), swarm manager, 1 node".
     pub async fn version(&self) -> Result<String, RuntimeError> {
         let engine = self.docker.version().await.map_err(swarm_kind)?;
@@ -557,8 +666,9 @@ impl Runtime for SwarmRuntime {
         crate::SWARM
     }
 
+    /// Only on a single node: on more, a host-networked child may run on another machine.
     fn children_dial_loopback(&self) -> bool {
-        self.options.network == SwarmNetwork::Host
+        self.options.network == SwarmNetwork::Host && !self.place.multi_node()
     }
 
     async fn preflight(&self, image: &str) -> Result<String, RuntimeError> {
@@ -577,7 +687,26 @@ impl Runtime for SwarmRuntime {
     async fn callback_host(&self) -> Result<String, RuntimeError> {
         let network = self.options.network;
         let location = self.docker.location().await.map_err(|e| swarm_kind(e.into()))?;
+        let nodes = self.place.nodes;
         let resolved = match (location, network) {
+            // On more than one node a child may run on another machine. This node's address in
+            // the swarm (its `--advertise-addr`) reaches us from every node when it is ours: this
+            // process runs on the node (a host-networked scenario task, a driver on a manager).
+            // Anywhere else (a bridged container, a machine outside the swarm) only the user
+            // knows an address the nodes reach: `--advertise`.
+            (SelfLocation::Host, _) if self.place.multi_node() && is_local(&self.place.node_addr) => {
+                Ok(self.place.node_addr.clone())
+            }
+            (SelfLocation::Host | SelfLocation::Container { .. }, SwarmNetwork::Host) if self.place.multi_node() => Err(format!(
+                "this swarm has {nodes} nodes, so its tasks may run on other machines, and this process does not run \
+                 on the node it talks to (its address there, `{}`, is not one of ours): give --advertise with an \
+                 address of this machine that every node reaches",
+                self.place.node_addr
+            )),
+            (SelfLocation::Host, SwarmNetwork::Overlay) if self.place.multi_node() => Err(format!(
+                "this swarm has {nodes} nodes, and this process is outside the run's overlay network and not on the \
+                 node it talks to: give --advertise with an address of this machine that every node reaches"
+            )),
             (SelfLocation::Host, SwarmNetwork::Host) => Ok("127.0.0.1".to_owned()),
             (SelfLocation::Host, SwarmNetwork::Overlay) => match self.docker.gateway_of(GWBRIDGE).await {
                 Ok(gw) => Ok(gw),
@@ -634,6 +763,44 @@ impl Runtime for SwarmRuntime {
         }
     }
 
+    /// A task on a node the swarm no longer reaches: "node lost". Only on more than one node
+    /// (a single node that is gone takes the caller with it). The node is reported down some
+    /// heartbeats after it went while its tasks' connections drop at once, so this watches the
+    /// node for up to [`NODE_DOWN_WITHIN`] heartbeats before it says nothing is known.
+    async fn why_lost(&self, h: &Handle) -> Option<String> {
+        if !self.place.multi_node() {
+            return None;
+        }
+        let heartbeat = self.heartbeat().await;
+        let deadline = Instant::now() + heartbeat.mul_f64(NODE_DOWN_WITHIN) + Duration::from_secs(1);
+        loop {
+            let tracked = self.tracker.lock().services.get(&h.id).and_then(|t| t.node_id.clone());
+            let node_id = match tracked {
+                Some(n) => Some(n),
+                None => self.tasks_of(&h.id).await.ok().and_then(newest).and_then(|t| t.node_id),
+            };
+            let node = match &node_id {
+                Some(id) => self.client().inspect_node(id).await.ok(),
+                None => None,
+            };
+            let state = node.as_ref().and_then(|n| n.status.as_ref()).and_then(|s| s.state);
+            match state {
+                Some(NodeState::READY) | None => {}
+                Some(state) => {
+                    let name = match &node_id {
+                        Some(id) => self.node_name(id).await,
+                        None => "?".to_owned(),
+                    };
+                    return Some(format!("node lost: {name} is {state}"));
+                }
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Deletes this task's own service: the manager records it and stops the task (SIGTERM,
     /// then SIGKILL after the grace period), so the service cannot linger once the caller exits.
     async fn remove_self(&self, name: &str) -> Result<(), RuntimeError> {
@@ -655,7 +822,12 @@ impl Runtime for SwarmRuntime {
                 None
             }
         };
-        NativeTimes { started_unix_us, states: task_states, source: "swarm_task_status", ..Default::default() }
+        let node_id = self.tracker.lock().services.get(&h.id).and_then(|t| t.node_id.clone());
+        let node = match node_id {
+            Some(id) => Some(self.node_name(&id).await),
+            None => None,
+        };
+        NativeTimes { started_unix_us, states: task_states, source: "swarm_task_status", node, ..Default::default() }
     }
 
     /// The task is `running` and so is its container (a killed container shows before its task

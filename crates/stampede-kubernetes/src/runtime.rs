@@ -532,6 +532,7 @@ impl Runtime for KubernetesRuntime {
             source: WATCH_SOURCE,
             reference: t.api,
             reference_source: CONDITION_SOURCE,
+            node: None,
         }
     }
 

@@ -120,6 +120,9 @@ pub struct NativeTimes {
     /// with `reference_source`, never turned into phases.
     pub reference: Vec<(String, i64)>,
     pub reference_source: &'static str,
+    /// The machine the platform ran the instance on, by the platform's name for it (a Swarm
+    /// node's hostname), where instances may land on more than one.
+    pub node: Option<String>,
 }
 
 /// Any error a platform client returns, kept whole so its chain can be printed.
@@ -228,6 +231,14 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
 
     /// Whether the instance is still running (process alive, container running).
     async fn is_running(&self, h: &Handle) -> bool;
+
+    /// Why an instance whose connection dropped is gone, when the platform knows better than
+    /// the dropped connection: e.g. "node lost: node3 is down". Asked once per lost instance;
+    /// may wait (a node is reported down some heartbeats after it went); `None` when the
+    /// platform knows nothing more.
+    async fn why_lost(&self, _h: &Handle) -> Option<String> {
+        None
+    }
 
     /// Remove everything labelled with this run (all runs when `None`); returns how many.
     async fn remove_run(&self, run_id: Option<&str>) -> Result<usize, RuntimeError>;

@@ -191,6 +191,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
     let mut connected: BTreeMap<(String, String), Arc<dyn Runtime>> = BTreeMap::new();
     let mut checked = std::collections::BTreeSet::new();
     let mut group_runtimes = Vec::new();
+    let mut group_hosts: Vec<String> = Vec::new();
     let mut action_images: BTreeMap<u32, String> = BTreeMap::new();
     for (i, g) in scenario.groups.iter().enumerate() {
         let image = g.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_owned());
@@ -213,6 +214,13 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
             pair.push(rt);
         }
         let (scenario_rt, action_rt) = (pair[0].clone(), pair[1].clone());
+        // Where this group's scenarios dial back: asked now, so a runtime that cannot tell
+        // (a multi-node swarm without --advertise) stops the run before anything starts.
+        let callback_host = match &cfg.advertise {
+            Some(h) => h.clone(),
+            None => scenario_rt.callback_host().await.map_err(DriverError::RuntimeUnavailable)?,
+        };
+        group_hosts.push(callback_host.clone());
         results.environment.runtime_options.insert(
             g.name.clone(),
             serde_json::json!({
@@ -220,6 +228,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
                 "action_runtime": g.effective_action_runtime(),
                 "start_concurrency": runtimes::start_concurrency(g, g.effective_action_runtime(), g.scenarios, registry.as_ref()),
                 "options": g.runtime_options,
+                "driver_address": callback_host,
             }),
         );
         // Image-size experiments: a filler-padded action image, built by the action runtime.
@@ -302,7 +311,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
         raw: cfg.raw,
         clock,
         server: server.clone(),
-        advertise: cfg.advertise.clone(),
+        group_hosts,
         interrupt: interrupt.clone(),
         progress: cfg.progress.clone(),
         group_runtimes,
@@ -431,7 +440,8 @@ struct RunCtx {
     raw: bool,
     clock: Clock,
     server: Arc<Server>,
-    advertise: Option<String>,
+    /// Host each group's scenarios dial (`--advertise`, else the runtime's callback host).
+    group_hosts: Vec<String>,
     interrupt: Interrupt,
     progress: Arc<LiveProgress>,
     /// The runtime that launches each group's scenarios.
@@ -450,17 +460,7 @@ async fn run_group(ctx: Arc<RunCtx>, scenario: &Scenario, g: u32) -> GroupOutcom
     let group = &scenario.groups[g as usize];
     let runtime = ctx.group_runtimes[g as usize].clone();
     let mut out = GroupOutcome { start_us: Some(ctx.clock.now_us()), ..Default::default() };
-    let host = match &ctx.advertise {
-        Some(h) => h.clone(),
-        None => match runtime.callback_host().await {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!("{}", e.chain());
-                "127.0.0.1".to_owned()
-            }
-        },
-    };
-    let callback = format!("ws://{host}:{}/", ctx.server.port());
+    let callback = format!("ws://{}:{}/", ctx.group_hosts[g as usize], ctx.server.port());
     let launcher = Arc::new(Launcher {
         runtime,
         server: ctx.server.clone(),
@@ -597,6 +597,7 @@ async fn run_one_scenario(
 
     // Collect progress until the report; pass a stop on; give up at `now` or the drain deadline.
     let mut stop_sent = false;
+    let mut link_lost = false;
     let drain = tokio::time::sleep(Duration::MAX / 4);
     tokio::pin!(drain);
     let report = loop {
@@ -617,6 +618,7 @@ async fn run_one_scenario(
                 Err(e) => {
                     ctx.server.counters.link_error(&e);
                     rec.error = Some(format!("connection lost before its report: {e}"));
+                    link_lost = true;
                     break None;
                 }
             },
@@ -640,6 +642,12 @@ async fn run_one_scenario(
 
     // Gone or done: never leave the group's other scenarios waiting for this one.
     drop((held_ticket, done_ticket));
+    // The platform may know why (a node lost): asked after the tickets, as it may take a while.
+    if link_lost {
+        if let Some(why) = launcher.runtime.why_lost(&child.handle).await {
+            rec.error = rec.error.take().map(|e| format!("{why}: {e}"));
+        }
+    }
     match report {
         Some(mut r) => {
             rec.outcome = Outcome::Ready;

@@ -24,6 +24,7 @@ pub fn start_concurrency(group: &Group, runtime: &str, launchers: u32, catalog: 
 /// states (then its reference series, if any) as native_states.csv rows.
 pub fn apply_native(rec: &mut InstanceRecord, native: &NativeTimes, clock: &Clock) -> Vec<NativeStateRecord> {
     rec.runtime_started_us = native.started_unix_us.map(|t| clock.from_wall(t));
+    rec.node = native.node.clone();
     let rows = |states: &[(String, i64)], source: &str| -> Vec<NativeStateRecord> {
         states
             .iter()

@@ -500,7 +500,11 @@ async fn run_instance(
     let died = link.lost() && (rec.requests_ok as usize) < unit.len() && !ctx.cancel.is_cancelled();
     if died {
         rec.outcome = Outcome::Failed;
-        rec.error = Some(format!("connection lost after {} of {} requests", rec.requests_ok, unit.len()));
+        let lost = format!("connection lost after {} of {} requests", rec.requests_ok, unit.len());
+        rec.error = Some(match ctx.launcher.runtime.why_lost(&handle).await {
+            Some(why) => format!("{why}: {lost}"),
+            None => lost,
+        });
         out.accounting.instances_failed += 1;
         ctx.progress.failed.fetch_add(1, Ordering::Relaxed);
     } else {

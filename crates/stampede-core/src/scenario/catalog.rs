@@ -39,6 +39,16 @@ pub trait RuntimeInfo: Send + Sync {
     /// The name scenario files and `--runtime` use.
     fn name(&self) -> &'static str;
     fn capabilities(&self) -> Capabilities;
+    /// What the runtime can do with these options (validated JSON from `read_options`): some
+    /// options give up a capability (Swarm actions spread over nodes cannot be paused).
+    fn capabilities_for(&self, _options: &serde_json::Value) -> Capabilities {
+        self.capabilities()
+    }
+    /// Why `capabilities_for(options)` lacks something `capabilities()` has, and what to
+    /// change: the second half of the refusal.
+    fn limited_because(&self, _options: &serde_json::Value) -> Option<String> {
+        None
+    }
     /// Read and validate this runtime's option table; returns the options with defaults
     /// filled in, as JSON (the runtime deserialises them again when it connects). Problems go
     /// to `table`, which knows their lines.

@@ -125,9 +125,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
 /// `--advertise` becomes the host of `ws://HOST:PORT/` in every scenario's callback: an IP
 /// address or a DNS name, nothing else (no scheme, port or path), so a typo fails here, with
 /// exit 2, and not as every scenario's connect timing out.
+///
+/// An IP address must be one of this machine's own (the server listens there): binding to it
+/// fails otherwise. A name is taken as given: it may resolve elsewhere on purpose (a NAT, a
+/// Kubernetes Service, `host.docker.internal`).
 fn check_advertise(host: &str) -> Result<(), String> {
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        if ip.is_unspecified() {
+            return Err("an unspecified address is nowhere to dial: give one of this machine's addresses".into());
+        }
+        return match std::net::TcpListener::bind((ip, 0)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => Err(format!(
+                "no interface of this machine has the address {ip}, so nothing could listen there for the scenarios; \
+                 give one of this machine's addresses (`ip -brief address` lists them)"
+            )),
+            // Bound or not for another reason (no permission, say): the address itself is ours.
+            Err(_) => Ok(()),
+        };
     }
     let label_ok = |l: &str| {
         !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -147,7 +162,7 @@ mod tests {
         for ok in ["127.0.0.1", "::1", "driver", "stampede-driver.default.svc.cluster.local", "host.docker.internal"] {
             assert!(check_advertise(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "ws://driver", "driver:8080", "driver/x", "-x", "a..b", "a b", &"x".repeat(300)] {
+        for bad in ["192.0.2.1", "0.0.0.0", "", "ws://driver", "driver:8080", "driver/x", "-x", "a..b", "a b", &"x".repeat(300)] {
             assert!(check_advertise(bad).is_err(), "{bad}");
         }
     }

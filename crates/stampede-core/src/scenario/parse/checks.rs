@@ -230,10 +230,14 @@ impl Reader<'_> {
         for why in shape {
             self.push(&at, format!("group \"{}\": {why}", g.name));
         }
-        let caps = info.capabilities();
+        let options = g.options_of(info.name());
+        let caps = info.capabilities_for(&options);
+        let limited = info.limited_because(&options);
         let runtime = info.name();
         let chosen = rt_src.describe();
+        // Lacking it only with these options: the options are what to change.
         let lacks = |what: &str, other: &str| {
+            let other = limited.as_deref().unwrap_or(other);
             format!(
                 "group \"{}\" runs its actions on the {runtime} runtime ({chosen}), which cannot {what}; {other}",
                 g.name
