@@ -1,0 +1,259 @@
+//! End-to-end runs on a real three-node swarm built on this machine by `scripts/swarm-cluster`
+//! (one dockerd per network namespace, every node a manager; see that script's header).
+//!
+//! The tests bring the cluster up themselves (`swarm-cluster up` is idempotent and takes a few
+//! seconds) and copy `stampede:latest` onto every node; they leave it up, for the next test and
+//! for a look afterwards: `scripts/test` takes it down at its end, `scripts/swarm-cluster down`
+//! does by hand. They are `#[ignore]`d by plain `cargo test` because they need root, and
+//! `scripts/test` runs them; without root or the tools the cluster needs they fail, saying why.
+//!
+//! The driver runs on the host, outside the swarm: it talks to the manager through the
+//! cluster's ENGINE_SOCK and advertises the host's address on the cluster bridge (HOST_ADDR).
+
+mod common;
+
+use common::*;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The cluster's KEY=VALUE description (`$STAMPEDE_SWARM_ROOT/env`).
+struct Cluster {
+    env: BTreeMap<String, String>,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/swarm-cluster")
+}
+
+fn swarm_cluster(args: &[&str]) -> Output {
+    let o = Command::new(script()).args(args).output().expect("run scripts/swarm-cluster");
+    assert!(
+        o.status.success(),
+        "scripts/swarm-cluster {args:?} failed (it needs root, iproute2, iptables and dockerd):\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// The cluster, up, with the image on every node (once per test binary).
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let up = swarm_cluster(&["up"]);
+        let env = String::from_utf8_lossy(&up.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        // The image of the host's engine (scripts/test builds it), saved and loaded on each node.
+        swarm_cluster(&["load", IMAGE]);
+        Cluster { env }
+    })
+}
+
+impl Cluster {
+    fn get(&self, key: &str) -> &str {
+        self.env.get(key).unwrap_or_else(|| panic!("swarm-cluster up printed no {key}"))
+    }
+
+    /// `docker ARGS` against node `n`'s own engine.
+    fn docker(&self, n: u32, args: &[&str]) -> String {
+        let host = format!("unix://{}", self.get(&format!("NODE{n}_SOCK")));
+        let o = Command::new("docker").arg("-H").arg(&host).args(args).output().expect("the docker CLI");
+        assert!(o.status.success(), "docker -H {host} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn node_names(&self) -> BTreeSet<String> {
+        (1..=3).map(|n| self.get(&format!("NODE{n}_NAME")).to_owned()).collect()
+    }
+
+    /// `stampede ARGS` as a driver on the host: the manager's API, the host's bridge address.
+    fn stampede(&self, args: &[&str]) -> Command {
+        let mut c = stampede(args);
+        c.env("DOCKER_HOST", format!("unix://{}", self.get("ENGINE_SOCK")));
+        c
+    }
+
+    /// Containers of run `run` on node `n` (any state).
+    fn containers(&self, n: u32, run: &str) -> usize {
+        self.docker(n, &["ps", "-aq", "--filter", &format!("label=stampede.run={run}")]).lines().count()
+    }
+
+    /// Within 30 s (each node's agent removes a deleted service's containers on its own), no
+    /// container of the run on nodes `nodes`, and no service of it.
+    fn assert_nothing_left(&self, run: &str, nodes: &[u32]) {
+        for &n in nodes {
+            wait_until(Duration::from_secs(30), &format!("no container of run {run} on node {n}"), || {
+                (self.containers(n, run) == 0).then_some(())
+            });
+        }
+        let services = self.docker(1, &["service", "ls", "-q", "--filter", &format!("label=stampede.run={run}")]);
+        assert!(services.trim().is_empty(), "services of run {run} left: {services}");
+    }
+}
+
+/// A scenario file of one swarm group, written to `dir`.
+fn scenario_file(dir: &Path, [s, a, n]: [u32; 3], work: &str, swarm: &str) -> PathBuf {
+    let path = dir.join("scenario.toml");
+    let text = format!(
+        "name = \"multi-node\"\n[[group]]\nname = \"g\"\nruntime = \"swarm\"\nscenarios = {s}\nactions = {a}\n\
+         requests = {n}\nwork = \"{work}\"\nswarm = {swarm}\n"
+    );
+    std::fs::write(&path, text).expect("write the scenario file");
+    path
+}
+
+/// instances.csv as maps of column → value.
+fn instances(out: &Path) -> Vec<BTreeMap<String, String>> {
+    let rows = csv_rows(&out.join("instances.csv"));
+    rows[1..].iter().map(|r| rows[0].iter().cloned().zip(r.iter().cloned()).collect()).collect()
+}
+
+/// The node of each scenario, by scenario index.
+fn scenario_nodes(rows: &[BTreeMap<String, String>]) -> BTreeMap<String, String> {
+    rows.iter().filter(|r| r["role"] == "scenario").map(|r| (r["scenario"].clone(), r["node"].clone())).collect()
+}
+
+/// One run over three nodes, with `swarm` as the group's swarm table; returns its results,
+/// instance rows and run id after checking what every multi-node run must show.
+fn run_over_three_nodes(swarm: &str) -> (serde_json::Value, Vec<BTreeMap<String, String>>, String) {
+    let c = cluster();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let file = scenario_file(dir.path(), [3, 10, 10], "sleep:10ms", swarm);
+    let args = ["run", file.to_str().unwrap(), "--advertise", c.get("HOST_ADDR"), "--out", out.to_str().unwrap()];
+    let o = c.stampede(&args).output().expect("run stampede");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{stderr}");
+    let r = results(&out);
+    let acc = &r["accounting"];
+    assert_balanced(acc);
+    assert_eq!((acc["instances_requested"].as_u64(), acc["instances_ready"].as_u64()), (Some(33), Some(33)), "{acc}");
+    assert_eq!((acc["requests_ok"].as_u64(), acc["requests_planned"].as_u64()), (Some(300), Some(300)), "{acc}");
+    assert_eq!(r["environment"]["runtime_options"]["g"]["driver_address"], c.get("HOST_ADDR"));
+
+    let rows = instances(&out);
+    let nodes = c.node_names();
+    for row in &rows {
+        // Host networking: the child's own hostname is its node's, which the swarm named.
+        assert!(nodes.contains(&row["node"]), "a node of this cluster: {row:?}");
+        assert_eq!(row["hostname"], row["node"], "{row:?}");
+    }
+    // Spread by the scheduler, one scenario on each node.
+    let on: BTreeSet<String> = scenario_nodes(&rows).into_values().collect();
+    assert_eq!(on, nodes, "scenarios on every node");
+    let run_id = r["run"]["id"].as_str().unwrap().to_owned();
+    c.assert_nothing_left(&run_id, &[1, 2, 3]);
+    (r, rows, run_id)
+}
+
+#[test]
+#[ignore = "needs root: builds a three-node swarm from network namespaces (scripts/test runs it)"]
+fn actions_spread_over_three_nodes_reach_their_scenarios_on_other_nodes() {
+    let _serial = serial();
+    let (_, rows, _) = run_over_three_nodes("{ actions = \"spread\" }");
+    let scenario_at = scenario_nodes(&rows);
+    let away = rows.iter().filter(|r| r["role"] == "action" && r["node"] != scenario_at[&r["scenario"]]).count();
+    assert!(away > 0, "some actions ran on another node than their scenario: {rows:?}");
+}
+
+#[test]
+#[ignore = "needs root: builds a three-node swarm from network namespaces (scripts/test runs it)"]
+fn actions_run_on_their_scenarios_node_by_default() {
+    let _serial = serial();
+    let (_, rows, _) = run_over_three_nodes("{}");
+    let scenario_at = scenario_nodes(&rows);
+    for r in rows.iter().filter(|r| r["role"] == "action") {
+        assert_eq!(r["node"], scenario_at[&r["scenario"]], "{r:?}");
+    }
+}
+
+/// Starts node `n` again when dropped, so a failed assertion leaves the cluster whole.
+struct NodeBack(u32);
+
+impl Drop for NodeBack {
+    fn drop(&mut self) {
+        let _ = Command::new(script()).args(["start-node", &self.0.to_string()]).stdout(Stdio::null()).status();
+    }
+}
+
+#[test]
+#[ignore = "needs root: builds a three-node swarm from network namespaces (scripts/test runs it)"]
+fn a_node_stopped_mid_run_fails_its_instances_as_node_lost_and_the_rest_completes() {
+    let _serial = serial();
+    let c = cluster();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let addr_file = dir.path().join("metrics-addr");
+    let file = scenario_file(dir.path(), [3, 10, 150], "sleep:100ms", "{}");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--advertise",
+        c.get("HOST_ADDR"),
+        "--out",
+        out.to_str().unwrap(),
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--metrics-addr-file",
+        addr_file.to_str().unwrap(),
+    ];
+    let mut child = c.stampede(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn stampede");
+    let run_id = wait_run_id(&out, Duration::from_secs(30));
+    let addr = wait_until(Duration::from_secs(30), "the metrics address", || std::fs::read_to_string(&addr_file).ok());
+    // Mid-work: every action has answered a few requests (30 actions × 10 ms each).
+    wait_until(Duration::from_secs(120), "300 answered requests", || (requests_done(&addr)? >= 300.0).then_some(()));
+
+    // Node 1 is where the driver's API is; lose node 3 (a worker would do too: every node is a
+    // manager here, and two of three keep the quorum).
+    let lost = 3;
+    let scenarios_there = c
+        .docker(lost, &["ps", "-q", "--filter", &format!("label=stampede.run={run_id}"), "--filter", "label=stampede.role=scenario"])
+        .lines()
+        .count();
+    assert!(scenarios_there > 0, "a scenario runs on node {lost}");
+    let back = NodeBack(lost);
+    let t_loss = Instant::now();
+    swarm_cluster(&["stop-node", &lost.to_string()]);
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let ended_after = t_loss.elapsed();
+    let o = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(ended_after < Duration::from_secs(60), "the run ended {ended_after:?} after the node was lost");
+
+    let r = results(&out);
+    let acc = &r["accounting"];
+    assert_balanced(acc);
+    let lost_name = c.get(&format!("NODE{lost}_NAME"));
+    let rows = instances(&out);
+    let mut lost_scenarios = 0;
+    for row in rows.iter().filter(|r| r["role"] == "scenario") {
+        if row["node"] == lost_name {
+            lost_scenarios += 1;
+            assert_eq!(row["outcome"], "failed", "{row:?}");
+            assert!(row["error"].starts_with(&format!("node lost: {lost_name} is down")), "{row:?}");
+        } else {
+            assert_eq!(row["outcome"], "ready", "{row:?}");
+        }
+    }
+    assert_eq!(lost_scenarios, scenarios_there);
+    // A lost scenario takes its actions (all on its node) with it; the others answered all.
+    let n = |k: &str| acc[k].as_u64().unwrap();
+    assert_eq!(n("instances_failed"), lost_scenarios as u64 * 11, "{acc}");
+    assert_eq!(n("requests_failed") + n("requests_timed_out"), 0, "{acc}");
+    let survivors = 3 - lost_scenarios as u64;
+    assert!(n("requests_ok") >= survivors * 10 * 150, "every surviving action answered all 150: {acc}");
+    c.assert_nothing_left(&run_id, &[1, 2]);
+
+    // Back again, the lost node's leftovers go with `stampede clean`.
+    drop(back);
+    let o = c.stampede(&["clean", "--run", &run_id]).output().expect("stampede clean");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    c.assert_nothing_left(&run_id, &[lost]);
+}
