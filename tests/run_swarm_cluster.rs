@@ -137,6 +137,16 @@ fn run_over_three_nodes(swarm: &str) -> (serde_json::Value, Vec<BTreeMap<String,
     assert_eq!((acc["requests_ok"].as_u64(), acc["requests_planned"].as_u64()), (Some(300), Some(300)), "{acc}");
     assert_eq!(r["environment"]["runtime_options"]["g"]["driver_address"], c.get("HOST_ADDR"));
 
+    // The per-node breakdown: in results.json, the summary and the report.
+    let per_node = r["nodes"].as_array().expect("results.nodes");
+    assert_eq!(per_node.len(), 3, "{per_node:?}");
+    assert_eq!(per_node.iter().map(|n| n["instances"].as_u64().unwrap()).sum::<u64>(), 33, "{per_node:?}");
+    assert!(per_node.iter().all(|n| n["ready"] == n["instances"] && n["starts_per_second"].as_f64().unwrap() > 0.0));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.lines().any(|l| l.trim_start().starts_with("nodes ")), "summary has a nodes table:\n{stdout}");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.contains("Per node") && html.contains(c.get("NODE3_NAME")), "report has the per-node table");
+
     let rows = instances(&out);
     let nodes = c.node_names();
     for row in &rows {
@@ -256,4 +266,48 @@ fn a_node_stopped_mid_run_fails_its_instances_as_node_lost_and_the_rest_complete
     let o = c.stampede(&["clean", "--run", &run_id]).output().expect("stampede clean");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     c.assert_nothing_left(&run_id, &[lost]);
+}
+
+#[test]
+#[ignore = "needs root: builds a three-node swarm from network namespaces (scripts/test runs it)"]
+fn a_run_is_refused_before_it_starts_when_a_node_lacks_the_image() {
+    let _serial = serial();
+    let c = cluster();
+    // An image of its own (so the others stay), built here and loaded onto nodes 1 and 2 only,
+    // through `image build --node-host`.
+    let tag = "stampede-test:on-two-nodes";
+    let build = stampede(&[
+        "image",
+        "build",
+        "--tag",
+        tag,
+        "--filler-mb",
+        "1",
+        "--node-host",
+        c.get("NODE1_SOCK"),
+        "--node-host",
+        &format!("unix://{}", c.get("NODE2_SOCK")),
+    ])
+    .output()
+    .expect("stampede image build");
+    let said = String::from_utf8_lossy(&build.stdout);
+    assert!(build.status.success(), "{said}{}", String::from_utf8_lossy(&build.stderr));
+    assert_eq!(said.lines().filter(|l| l.starts_with("loaded ")).count(), 2, "{said}");
+    let id = c.docker(2, &["image", "inspect", "--format", "{{.Id}}", tag]);
+    assert_eq!(c.docker(1, &["image", "inspect", "--format", "{{.Id}}", tag]), id, "the same ID on every node");
+
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let args = ["run", "--runtime", "swarm", "-S", "3", "-A", "2", "-N", "2", "--image", tag];
+    let o = c.stampede(&[&args[..], &["--advertise", c.get("HOST_ADDR"), "--out", out.to_str().unwrap()]].concat()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains(&format!("is not on node(s) {}", c.get("NODE3_NAME"))), "{stderr}");
+    // Nothing of a run, and no probe left behind.
+    let services = c.docker(1, &["service", "ls", "-q"]);
+    assert!(services.trim().is_empty(), "services left: {services}");
+    for n in [1, 2] {
+        c.docker(n, &["image", "rm", "-f", tag]);
+    }
+    docker(&["image", "rm", "-f", tag]);
 }

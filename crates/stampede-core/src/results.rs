@@ -41,6 +41,10 @@ pub struct Results {
     /// The most instances alive at one time (from launch returned to removed), all tiers.
     #[serde(default)]
     pub peak_alive: u64,
+    /// Per machine the platform placed instances on (runtimes that name nodes: Swarm), so one
+    /// slow or failing node stands out; empty on one-machine runtimes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeSummary>,
     pub warnings: Vec<Warning>,
     /// The merged histograms themselves (name → base64 HdrHistogram V2+DEFLATE), so that
     /// `stampede compare` can overlay full distributions without raw data.
@@ -256,6 +260,54 @@ pub struct ContentionPoint {
     pub max_us: u64,
 }
 
+/// One node's share of a run: its instances, how they ended, how fast they started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSummary {
+    pub node: String,
+    /// Instances placed there (scenarios and actions).
+    pub instances: u64,
+    pub ready: u64,
+    pub failed: u64,
+    /// Start latency (requested → ready) of its instances that became ready.
+    pub start_p50_us: u64,
+    pub start_max_us: u64,
+    /// Instances that became ready there per second, from its first launch call to its last
+    /// ready.
+    pub starts_per_second: f64,
+}
+
+/// [`NodeSummary`] per node named in the records, by name.
+pub fn per_node(instances: &[InstanceRecord]) -> Vec<NodeSummary> {
+    let mut by: BTreeMap<&str, Vec<&InstanceRecord>> = BTreeMap::new();
+    for r in instances {
+        if let Some(n) = r.node.as_deref().filter(|n| !n.is_empty()) {
+            by.entry(n).or_default().push(r);
+        }
+    }
+    by.into_iter()
+        .map(|(node, rs)| {
+            let mut lat: Vec<i64> = rs.iter().filter_map(|r| r.start_latency_us()).collect();
+            lat.sort_unstable();
+            let ready = rs.iter().filter(|r| r.outcome == Outcome::Ready).count() as u64;
+            let first = rs.iter().filter_map(|r| r.requested_us).min();
+            let last = rs.iter().filter_map(|r| r.ready_us).max();
+            let span_s = match (first, last) {
+                (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e6,
+                _ => 0.0,
+            };
+            NodeSummary {
+                node: node.to_owned(),
+                instances: rs.len() as u64,
+                ready,
+                failed: rs.iter().filter(|r| r.outcome == Outcome::Failed).count() as u64,
+                start_p50_us: lat.get(lat.len().saturating_sub(1) / 2).map_or(0, |v| u64::try_from(*v).unwrap_or(0)),
+                start_max_us: lat.last().map_or(0, |v| u64::try_from(*v).unwrap_or(0)),
+                starts_per_second: if span_s > 0.0 { lat.len() as f64 / span_s } else { 0.0 },
+            }
+        })
+        .collect()
+}
+
 /// Every warning stampede raises: one table of name and meaning (documented in
 /// docs/results.md, checked by a test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,6 +482,30 @@ mod tests {
         assert_eq!((c[0].in_flight, c[0].count, c[0].p50_us, c[0].max_us), (0, 2, 10, 30));
         assert_eq!((c[1].in_flight, c[1].count), (3, 1));
         assert_eq!(starts_per_second(&[mk(0, 0, 10), mk(0, 0, 1_500_000)]), vec![1, 1]);
+    }
+
+    #[test]
+    fn per_node_splits_instances_by_node_and_skips_unnamed_ones() {
+        let mk = |node: Option<&str>, outcome, req: i64, ready: Option<i64>| InstanceRecord {
+            node: node.map(str::to_owned),
+            outcome,
+            requested_us: Some(req),
+            ready_us: ready,
+            ..Default::default()
+        };
+        let rows = [
+            mk(Some("b"), Outcome::Ready, 0, Some(1_000_000)),
+            mk(Some("a"), Outcome::Ready, 0, Some(300_000)),
+            mk(Some("a"), Outcome::Ready, 0, Some(500_000)),
+            mk(Some("a"), Outcome::Failed, 0, None),
+            mk(None, Outcome::Ready, 0, Some(1)),
+        ];
+        let n = per_node(&rows);
+        assert_eq!(n.iter().map(|s| s.node.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!((n[0].instances, n[0].ready, n[0].failed), (3, 2, 1));
+        assert_eq!((n[0].start_p50_us, n[0].start_max_us), (300_000, 500_000));
+        assert!((n[0].starts_per_second - 4.0).abs() < 1e-9, "2 ready in 0.5 s");
+        assert!(per_node(&rows[4..]).is_empty());
     }
 
     #[test]

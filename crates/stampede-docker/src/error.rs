@@ -111,4 +111,6 @@ pub enum ImageError {
     Build { tag: String, reason: String },
     #[error("inspecting the freshly built image {tag} failed: {source}")]
     InspectImage { tag: String, source: BollardError },
+    #[error("copying image {tag} to {to} failed: {reason}")]
+    Copy { tag: String, to: String, reason: String },
 }

@@ -70,6 +70,36 @@ pub fn default_binary() -> Result<PathBuf, ImageError> {
     Err(ImageError::NoStaticBinary { candidate, command: STATIC_BUILD_COMMAND })
 }
 
+/// Copy image `tag` from the engine `from` to the engine at `host` (`docker save | docker load`,
+/// through the API): the same image ID on both, which is what a Swarm service given the ID runs
+/// on any node. `host` is a unix socket (`unix://PATH` or a bare path) or `tcp://HOST:PORT`.
+/// Returns the ID there. The image is small (one static binary), so it is held in memory.
+pub async fn copy_image(from: &Docker, tag: &str, host: &str) -> Result<String, ImageError> {
+    let copy = |reason: String| ImageError::Copy { tag: tag.to_owned(), to: host.to_owned(), reason };
+    let to = if host.starts_with("tcp://") || host.starts_with("http://") {
+        Docker::connect_with_http(host, 120, bollard::API_DEFAULT_VERSION)
+    } else {
+        Docker::connect_with_socket(host.trim_start_matches("unix://"), 120, bollard::API_DEFAULT_VERSION)
+    };
+    let to = to.map_err(|e| copy(format!("connecting: {e}")))?;
+    let to = to.negotiate_version().await.map_err(|e| copy(format!("connecting: {e}")))?;
+    let mut tar = Vec::new();
+    let mut export = std::pin::pin!(from.export_image(tag));
+    while let Some(chunk) = export.next().await {
+        tar.extend_from_slice(&chunk.map_err(|e| copy(format!("saving it: {e}")))?);
+    }
+    let options = bollard::query_parameters::ImportImageOptionsBuilder::new().quiet(true).build();
+    let mut load = std::pin::pin!(to.import_image(options, bollard::body_full(Bytes::from(tar)), None));
+    while let Some(info) = load.next().await {
+        let info = info.map_err(|e| copy(format!("loading it: {e}")))?;
+        if let Some(e) = info.error_detail.and_then(|d| d.message).or(info.error) {
+            return Err(copy(format!("loading it: {e}")));
+        }
+    }
+    let inspected = to.inspect_image(tag).await.map_err(|source| ImageError::InspectImage { tag: tag.to_owned(), source })?;
+    inspected.id.ok_or_else(|| copy("the loaded image has no ID".to_owned()))
+}
+
 /// Build the `FROM scratch` image holding `binary` as `/stampede`, tag it `tag` and return its
 /// ID. With `filler_mb > 0`, a `/filler` file of that many MiB of incompressible bytes is added
 /// (storage drivers and layer extraction then have real work to do).

@@ -32,7 +32,7 @@ pub mod runtime;
 pub mod swarm;
 
 pub use error::{DockerError, ImageError};
-pub use image::{build_filler_image, build_image, default_binary, is_static_elf, STATIC_BUILD_COMMAND};
+pub use image::{build_filler_image, build_image, copy_image, default_binary, is_static_elf, STATIC_BUILD_COMMAND};
 pub use runtime::DockerRuntime;
 pub use swarm::SwarmRuntime;
 

@@ -77,6 +77,8 @@ const NETWORK_FREED_WITHIN: Duration = Duration::from_secs(15);
 /// How many dispatcher heartbeats `why_lost` watches a node for: the manager marks a node down
 /// after missing about three (its grace is a multiple of the period, with jitter).
 const NODE_DOWN_WITHIN: f64 = 4.0;
+/// How long the image check on every node may take (a probe task per node runs `--version`).
+const IMAGE_CHECK_WITHIN: Duration = Duration::from_secs(30);
 /// Stop grace of task containers: the tiers stop instances themselves before removing them, so
 /// whatever is still running at removal is a leftover to end quickly, not a process to drain.
 const STOP_GRACE: Duration = Duration::from_secs(1);
@@ -586,6 +588,88 @@ impl SwarmRuntime {
         Ok(Handle { id, detail: Some(format!("task container of service {}", h.id)) })
     }
 
+    /// Whether every node the run may place on holds the image (no registry here, and Swarm
+    /// pulls nothing given by ID): a global service of it, whose one task per eligible node runs
+    /// `stampede --version` where the image is and is rejected ("No such image") where it is
+    /// not. About a second; refused (exit 3) naming the nodes that lack it.
+    async fn check_image_on_nodes(&self, image: &str, image_id: &str) -> Result<(), RuntimeError> {
+        let probe = format!("stampede-imagecheck-{:08x}", rand::random::<u32>());
+        let labels = HashMap::from([
+            (labels::RUN.to_owned(), probe.clone()),
+            (labels::ROLE.to_owned(), Role::Driver.as_str().to_owned()),
+        ]);
+        let spec = ServiceSpec {
+            name: Some(probe.clone()),
+            labels: Some(labels.clone()),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(image_id.to_owned()),
+                    labels: Some(labels),
+                    args: Some(vec!["--version".to_owned()]),
+                    ..Default::default()
+                }),
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                    ..Default::default()
+                }),
+                placement: Some(TaskSpecPlacement { constraints: Some(self.options.placement.clone()), ..Default::default() }),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode { global: Some(Default::default()), ..Default::default() }),
+            endpoint_spec: Some(EndpointSpec { mode: Some(EndpointSpecModeEnum::DNSRR), ..Default::default() }),
+            ..Default::default()
+        };
+        let created = self
+            .client()
+            .create_service(spec, None)
+            .await
+            .map_err(|source| unavailable(DockerError::CreateService { name: probe.clone(), source }))?;
+        let service = created.id.unwrap_or_else(|| probe.clone());
+        let verdict = self.image_probe_verdict(&service).await;
+        if let Err(e) = self.client().delete_service(&service).await {
+            tracing::warn!("removing the image check service {probe}: {e} (`stampede clean` removes it)");
+        }
+        let missing = verdict?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(unavailable(format!(
+            "image {image} ({image_id}) is not on node(s) {}: with no registry every node needs it loaded, e.g. \
+             `stampede image build --node-host unix:///path/to/that/node.sock`, or \
+             `docker save {image} | docker -H <node> load`",
+            missing.join(", ")
+        )))
+    }
+
+    /// The nodes whose task of the image-check `service` was refused for a missing image, once
+    /// every task has ended (at most [`IMAGE_CHECK_WITHIN`]).
+    async fn image_probe_verdict(&self, service: &str) -> Result<Vec<String>, RuntimeError> {
+        let deadline = Instant::now() + IMAGE_CHECK_WITHIN;
+        loop {
+            let tasks = self.tasks_of(service).await.map_err(unavailable)?;
+            let ended = |t: &Task| t.status.as_ref().and_then(|s| s.state).is_some_and(is_terminal);
+            if !tasks.is_empty() && tasks.iter().all(ended) {
+                let mut missing = Vec::new();
+                for t in &tasks {
+                    let status = t.status.clone().unwrap_or_default();
+                    let err = status.err.unwrap_or_default();
+                    if status.state != Some(TaskState::COMPLETE) && err.contains("No such image") {
+                        let node = t.node_id.clone().unwrap_or_default();
+                        missing.push(self.node_name(&node).await);
+                    }
+                }
+                missing.sort();
+                return Ok(missing);
+            }
+            if Instant::now() >= deadline {
+                return Err(unavailable(format!(
+                    "checking that the image is on every node: its probe tasks did not end within {IMAGE_CHECK_WITHIN:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The swarm's dispatcher heartbeat period (Swarm's default, 5 s, when it cannot be read).
     async fn heartbeat(&self) -> Duration {
         let period = match self.client().inspect_swarm().await {
@@ -675,7 +759,10 @@ impl Runtime for SwarmRuntime {
         let version = self.version().await?;
         // The docker runtime's check names the build command when the image is missing.
         self.docker.preflight(image).await.map_err(swarm_kind)?;
-        self.image_id(image).await.map_err(unavailable)?;
+        let id = self.image_id(image).await.map_err(unavailable)?;
+        if self.place.multi_node() {
+            self.check_image_on_nodes(image, &id).await?;
+        }
         Ok(version)
     }
 
@@ -761,6 +848,12 @@ impl Runtime for SwarmRuntime {
                 Err(swarm_kind(DockerError::RemoveService { id: h.id.clone(), source }.into_control("remove", &h.id)))
             }
         }
+    }
+
+    /// The image's ID: a scenario on another node resolving the tag there could get another
+    /// image, or none.
+    async fn portable_image(&self, image: &str) -> Result<String, RuntimeError> {
+        self.image_id(image).await.map_err(unavailable)
     }
 
     /// A task on a node the swarm no longer reaches: "node lost". Only on more than one node

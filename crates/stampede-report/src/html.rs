@@ -132,6 +132,33 @@ pub(crate) fn metric_table(title: &str, metrics: &BTreeMap<String, Summary>) -> 
     s
 }
 
+/// Each node's share of the run, when it ran on more than one: a slow or failing node stands
+/// out here before any plot.
+fn node_table(nodes: &[stampede_core::results::NodeSummary]) -> String {
+    if nodes.len() < 2 {
+        return String::new();
+    }
+    let mut s = String::from(
+        "<h3 id=\"nodes\">Per node</h3>\n<table><tr><th>node</th><th>instances</th><th>ready</th><th>failed</th>\
+         <th>start p50</th><th>start max</th><th>starts/s</th></tr>",
+    );
+    for n in nodes {
+        let failed = if n.failed > 0 { format!("<td class=\"bad\">{}</td>", n.failed) } else { "<td>0</td>".to_owned() };
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{failed}<td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            escape(&n.node),
+            n.instances,
+            n.ready,
+            fmt_us(n.start_p50_us),
+            fmt_us(n.start_max_us),
+            n.starts_per_second
+        );
+    }
+    s.push_str("</table>\n");
+    s
+}
+
 fn kv_table(rows: &[(&str, String)]) -> String {
     let mut s = String::from("<table class=\"kv\">");
     for (k, v) in rows {
@@ -395,6 +422,8 @@ pub fn render_report_html(r: &Results, instances: &[InstanceRecord]) -> Result<S
         (!points.is_empty()).then(|| plot::scatter_chart("launches in flight when requested", "start latency", &points, &curve)),
         &leg,
     ));
+
+    b.push_str(&node_table(&r.nodes));
 
     // Requests.
     b.push_str("<h2>Requests</h2>\n");

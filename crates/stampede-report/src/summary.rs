@@ -102,6 +102,24 @@ pub fn summary_text(r: &Results, out_dir: Option<&std::path::Path>) -> String {
     if !losses.is_empty() {
         let _ = writeln!(out, "  connections lost: {}", losses.join(", "));
     }
+    // More than one machine: each node's share, so a slow or failing one stands out.
+    if r.nodes.len() > 1 {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "  {:<24} {:>9} {:>7} {:>7} {:>10} {:>10} {:>9}", "nodes", "instances", "ready", "failed", "start p50", "start max", "starts/s");
+        for n in &r.nodes {
+            let _ = writeln!(
+                out,
+                "  {:<24} {:>9} {:>7} {:>7} {:>10} {:>10} {:>9.1}",
+                n.node,
+                n.instances,
+                n.ready,
+                n.failed,
+                fmt_us(n.start_p50_us),
+                fmt_us(n.start_max_us),
+                n.starts_per_second
+            );
+        }
+    }
     let _ = writeln!(out);
     table(&mut out, "actions", &r.metrics, &r.native_states);
     table(&mut out, "scenarios", &r.scenario_metrics, &r.native_states);

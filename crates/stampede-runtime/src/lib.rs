@@ -232,6 +232,13 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Whether the instance is still running (process alive, container running).
     async fn is_running(&self, h: &Handle) -> bool;
 
+    /// The name of `image` that instances launched by other tiers (on other machines) must use
+    /// to run the very image checked here: for Swarm its ID, the same on every node, where a
+    /// tag may name another image or none. The identity by default.
+    async fn portable_image(&self, image: &str) -> Result<String, RuntimeError> {
+        Ok(image.to_owned())
+    }
+
     /// Why an instance whose connection dropped is gone, when the platform knows better than
     /// the dropped connection: e.g. "node lost: node3 is down". Asked once per lost instance;
     /// may wait (a node is reported down some heartbeats after it went); `None` when the

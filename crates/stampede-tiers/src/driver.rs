@@ -249,6 +249,9 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
         } else {
             action_rt.filler_image(&image, g.image_filler_mb).await.map_err(DriverError::RuntimeUnavailable)?
         };
+        // Scenarios launch their actions elsewhere (another node): by a name that means the
+        // same image there.
+        let action_image = action_rt.portable_image(&action_image).await.map_err(DriverError::RuntimeUnavailable)?;
         action_images.insert(i as u32, action_image);
         for name in [g.runtime.as_str(), g.effective_action_runtime()] {
             for state in registry.find(name).map(|r| r.capabilities().native_states).unwrap_or_default() {
@@ -761,6 +764,7 @@ fn empty_results(run_id: &str, scenario: &Scenario, seed: u64, clock: &Clock, cf
         contention: Vec::new(),
         starts_per_second: Vec::new(),
         peak_alive: 0,
+        nodes: Vec::new(),
         native_states: Vec::new(),
         warnings: Vec::new(),
         histograms: BTreeMap::new(),
@@ -868,6 +872,7 @@ fn finish_results(
     results.contention = contention(&instances);
     results.starts_per_second = starts_per_second(&instances);
     results.peak_alive = peak_alive(&instances);
+    results.nodes = stampede_core::results::per_node(&instances);
 
     let a = results.accounting;
     results.warnings.extend(stampede_report::run_warnings(results, &instances, stampede_report::warnings::CpuUsage::of_this_process(), timed_out));

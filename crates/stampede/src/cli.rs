@@ -187,6 +187,11 @@ pub struct ImageBuildArgs {
     /// Pad the image with a filler file of this many MiB (to see what image size does to starts).
     #[arg(long, default_value_t = 0)]
     pub filler_mb: u32,
+    /// Also load the built image onto this Docker Engine (repeat for each node of a multi-node
+    /// swarm; with no registry, every node needs it): a unix socket path or `unix://…` URL,
+    /// or `tcp://host:port`. The image keeps its ID there, which is what Swarm runs.
+    #[arg(long = "node-host", value_name = "ENGINE")]
+    pub node_hosts: Vec<String>,
 }
 
 #[derive(Debug, Args)]
