@@ -154,6 +154,18 @@ fn run_over_three_nodes(swarm: &str) -> (serde_json::Value, Vec<BTreeMap<String,
         assert!(nodes.contains(&row["node"]), "a node of this cluster: {row:?}");
         assert_eq!(row["hostname"], row["node"], "{row:?}");
     }
+    // Each tier dialed where it should: scenarios the driver's advertised address, actions
+    // their scenario's node address (host networking), wherever they ran themselves.
+    let addr_of = |node: &str| (1..=3).find(|n| c.get(&format!("NODE{n}_NAME")) == node).map(|n| c.get(&format!("NODE{n}_ADDR")));
+    let scenario_at = scenario_nodes(&rows);
+    for row in &rows {
+        let host = row["callback"].trim_start_matches("ws://").split(':').next().unwrap_or_default().to_owned();
+        let want = match row["role"].as_str() {
+            "scenario" => c.get("HOST_ADDR"),
+            _ => addr_of(&scenario_at[&row["scenario"]]).expect("a node address"),
+        };
+        assert_eq!(host, want, "{row:?}");
+    }
     // Spread by the scheduler, one scenario on each node.
     let on: BTreeSet<String> = scenario_nodes(&rows).into_values().collect();
     assert_eq!(on, nodes, "scenarios on every node");

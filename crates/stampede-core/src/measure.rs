@@ -214,6 +214,9 @@ pub struct InstanceRecord {
     /// runtimes.
     #[serde(default)]
     pub node: Option<String>,
+    /// Where it was told to dial its parent (`ws://host:port/`): the address that tier used.
+    #[serde(default)]
+    pub callback: Option<String>,
     pub hostname: Option<String>,
     pub pid: Option<u32>,
     pub boot_id: Option<String>,

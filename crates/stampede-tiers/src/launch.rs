@@ -75,6 +75,8 @@ impl Launcher {
             Err(handle)
         };
 
+        // Where it is told to dial us: what the results say each tier used.
+        rec.callback = spec.env.iter().find(|(k, _)| k == stampede_runtime::env::CALLBACK).map(|(_, v)| v.clone());
         // Our own queue: pacing, then a launch slot. Neither is the runtime's latency.
         rec.queued_us = Some(self.clock.now_us());
         if let Some(rate) = &self.rate {
