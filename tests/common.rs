@@ -1,10 +1,13 @@
-//! Helpers shared by the CLI tests: run the real binary, read its results, find its children.
+//! Helpers shared by the CLI tests: run the real binary, read its results, find its children,
+//! look at its report pages (and screenshot them in headless Chromium).
 #![allow(dead_code)]
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use stampede_report::plot::{hex, PALETTE};
 
 /// The binary under test: `$STAMPEDE_BIN` when set (scripts/test points it at the static
 /// release binary, the one users run and images hold; a debug build measures its own overhead
@@ -415,4 +418,76 @@ pub fn requests_done(addr: &str) -> Option<f64> {
     const NAME: &str = "stampede_requests_done_total";
     let s = parse(&scrape(addr)?);
     s.samples.iter().any(|x| x.metric == NAME).then(|| value(&s, NAME, &[]))
+}
+
+// ---- report.html and sweep.html: their plots, and headless Chromium --------------------------
+
+/// Every `<figure class="plot">` of a page: (id, its svg).
+pub fn figures(html: &str) -> Vec<(String, String)> {
+    html.split("<figure class=\"plot")
+        .skip(1)
+        .map(|f| {
+            let id = f.split("id=\"plot-").nth(1).and_then(|s| s.split('"').next()).unwrap_or("?").to_owned();
+            assert!(!f.starts_with(" empty"), "plot {id} has no data: {}", f.split("</figure>").next().unwrap_or(""));
+            let svg = f.split("<svg").nth(1).and_then(|s| s.split("</svg>").next()).unwrap_or_else(|| panic!("plot {id} has no svg"));
+            (id, format!("<svg{svg}</svg>"))
+        })
+        .collect()
+}
+
+/// Data elements of a chart: shapes in a series colour (axes and grid are black/grey and
+/// legends are HTML, so only data carries these), with a line counted only when it has points.
+pub fn data_elements(svg: &str) -> usize {
+    let colours: Vec<String> = PALETTE.iter().map(|c| hex(*c)).collect();
+    svg.split('<')
+        .filter(|el| ["polyline", "polygon", "rect", "circle", "path"].iter().any(|t| el.starts_with(t)))
+        .filter(|el| colours.iter().any(|c| el.contains(&format!("fill=\"{c}\"")) || el.contains(&format!("stroke=\"{c}\""))))
+        .filter(|el| !el.starts_with("polyline") || el.split("points=\"").nth(1).is_some_and(|p| p.split(' ').filter(|x| !x.is_empty()).count() >= 2))
+        .count()
+}
+
+/// The Chromium the rendering tests drive: `$STAMPEDE_CHROMIUM`. Those tests are ignored by
+/// plain `cargo test`; run with `--ignored`, they fail here rather than pass without a browser.
+pub fn chromium() -> String {
+    std::env::var("STAMPEDE_CHROMIUM")
+        .expect("STAMPEDE_CHROMIUM is not set: install Debian's `chromium` and set STAMPEDE_CHROMIUM=chromium to run this test")
+}
+
+/// Where screenshots go: `$STAMPEDE_SCREENSHOT_DIR` to keep them, else `dir` (a test's temp dir).
+pub fn screenshot_dir(dir: &Path) -> PathBuf {
+    let shots = std::env::var_os("STAMPEDE_SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| dir.to_owned());
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
+/// `page` rendered by headless Chromium into `png`, at `size` ("width,height").
+pub fn chromium_screenshot(chromium: &str, page: &Path, png: &Path, size: &str) {
+    let o = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--hide-scrollbars"])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("--window-size={size}"))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {chromium}: {e}"));
+    assert!(png.exists(), "{chromium} wrote no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// One plot's SVG on a white page of its own (`dir/plot-<id>.html`, 960 px wide), so that a
+/// screenshot of it shows that plot and nothing else.
+pub fn plot_page(dir: &Path, id: &str, svg: &str) -> PathBuf {
+    let page = dir.join(format!("plot-{id}.html"));
+    std::fs::write(&page, format!("<!DOCTYPE html><html><body style=\"margin:0;background:#fff\"><div style=\"width:960px\">{svg}</div></body></html>"))
+        .unwrap();
+    page
+}
+
+/// A PNG's pixel bytes and its samples per pixel (3 for RGB, 4 for RGBA): `.chunks(step)` are
+/// its pixels.
+pub fn png_pixels(png_path: &Path) -> (Vec<u8>, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (buf, info.color_type.samples())
 }
