@@ -226,6 +226,39 @@ fn docker_count(args: &[&str], run: &str) -> usize {
     docker(&all).lines().count()
 }
 
+/// instances.csv of a results folder: its header and its rows.
+pub fn instance_rows(out: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut rows = csv_rows(&out.join("instances.csv"));
+    let header = rows.remove(0);
+    (header, rows)
+}
+
+/// The text of a scenario file named `name` with one group, `g`, of S×A×N requests of `work`;
+/// `extra` follows as more of the group's keys and its steps.
+pub fn one_group(name: &str, [s, a, n]: [u32; 3], work: &str, extra: &str) -> String {
+    format!("name = \"{name}\"\n[[group]]\nname = \"g\"\nscenarios = {s}\nactions = {a}\nrequests = {n}\nwork = \"{work}\"\n{extra}")
+}
+
+/// `toml` written as `dir/scenario.toml`, for `stampede run` or `stampede sweep`.
+pub fn write_scenario(dir: &Path, toml: &str) -> PathBuf {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, toml).unwrap();
+    file
+}
+
+/// The scenario file `toml` run to completion (with `extra` arguments), writing to `dir/r`:
+/// checks that it exited 0 and returns the results folder and results.json.
+pub fn run_file(dir: &Path, toml: &str, extra: &[&str], limit: Duration) -> (PathBuf, serde_json::Value) {
+    let file = write_scenario(dir, toml);
+    let out = dir.join("r");
+    let mut args = vec!["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = run(&args, limit);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let r = results(&out);
+    (out, r)
+}
+
 /// Nothing of the run is left on `t`. Swarm removes a service's containers shortly after the
 /// service, and a killed process is reaped a moment later: waited for, within 30 s.
 pub fn assert_nothing_left(t: &Target, run: &str) {
@@ -308,6 +341,37 @@ pub fn case_signal(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize, sig: 
     assert!(acc["requests_ok"].as_u64().unwrap() > 0 && acc["requests_not_sent"].as_u64().unwrap() > 0, "{acc}");
     assert_nothing_left(t, &run_id);
     r
+}
+
+/// Scenarios that cannot resolve their callback host (`--advertise no-such-host.invalid`) exit
+/// as soon as they start: each launch fails at once, within `within`, not at the 60 s ready
+/// timeout, with the reason in its row. Exit 1, all S + S·A instances requested and failed, the
+/// accounting balanced, nothing left. Returns instances.csv (header, rows).
+pub fn case_child_exits_at_once(t: &Target, within: Duration) -> (Vec<String>, Vec<Vec<String>>) {
+    (t.require)();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let t0 = Instant::now();
+    let o = run(
+        &["run", "--runtime", t.runtime, "-S", "2", "-A", "2", "-N", "5", "--advertise", "no-such-host.invalid", "--out", out.to_str().unwrap()],
+        Duration::from_secs(180),
+    );
+    let took = t0.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(took < within, "failed only after {took:?}: the ready timeout, not the exit");
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_balanced(a);
+    assert_eq!((a["instances_requested"].as_u64(), a["instances_failed"].as_u64()), (Some(2 + 2 * 2), Some(2 + 2 * 2)), "{a}");
+    let (h, rows) = instance_rows(&out);
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let scenarios: Vec<_> = rows.iter().filter(|r| r[col("role")] == "scenario").collect();
+    assert_eq!(scenarios.len(), 2, "{rows:?}");
+    for row in scenarios {
+        assert!(row[col("error")].contains("exited before it connected"), "{row:?}");
+    }
+    assert_nothing_left(t, r["run"]["id"].as_str().unwrap());
+    (h, rows)
 }
 
 /// A run of `args` (after `run`) in the background with its live endpoint, writing to
