@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bollard::query_parameters::{InspectContainerOptions, InspectNetworkOptions};
+use bollard::query_parameters::InspectContainerOptions;
 use stampede_core::measure::Role;
 use stampede_docker::options::DockerNetwork;
 use stampede_docker::DockerRuntime;
@@ -27,16 +27,15 @@ async fn action_container_lifecycle() {
     let guard = RunGuard::new("life");
     let mut listener = CallbackListener::bind().await;
     let rt = common::runtime().await.with_network(DockerNetwork::Bridge);
-    let host = rt.callback_host().await.expect("callback host");
-    let spec =
-        common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &format!("{host}:{}", listener.port));
+    let callback = listener.address_for(&rt).await;
+    let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &callback);
 
     let launched = rt.launch(&spec).await.expect("launch");
     let started_wall_us =
         (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - launched.started.elapsed()).as_micros() as i64;
     assert_eq!(launched.handle.detail.as_deref(), Some(format!("stampede-{}-g0-s0-a3", guard.run_id).as_str()));
     assert!(launched.created.expect("docker separates create and start") <= launched.started);
-    assert!(listener.next(DIAL_BACK).await.is_some(), "the container never dialled back to {host}:{}", listener.port);
+    assert!(listener.next(DIAL_BACK).await.is_some(), "the container never dialled back to {callback}");
 
     let native = rt.native_times(&launched.handle).await.started_unix_us.expect("State.StartedAt");
     assert!(
@@ -73,17 +72,11 @@ async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_i
     let guard = RunGuard::new("net");
     let mut listener = CallbackListener::bind().await;
     let rt = common::runtime().await.with_network(DockerNetwork::PerScenario);
-    let host = rt.callback_host().await.expect("callback host");
-    let callback = format!("{host}:{}", listener.port);
+    let callback = listener.address_for(&rt).await;
     let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 1, None, &callback);
     let network = format!("stampede-{}-g0-s1", guard.run_id);
 
-    rt.prepare(&scenario).await.expect("prepare");
-    rt.prepare(&scenario).await.expect("prepare is idempotent");
-    // A second runtime (the scenario's own, in its container) finds the network already there.
-    common::runtime().await.prepare(&scenario).await.expect("prepare from another process");
-    let net = rt.client().inspect_network(&network, None::<InspectNetworkOptions>).await.expect("network exists");
-    assert_eq!(net.labels.unwrap_or_default().get("stampede.run"), Some(&guard.run_id));
+    common::prepare_network(&rt, &common::runtime().await, rt.client(), &scenario, &network).await;
 
     let s = rt.launch(&scenario).await.expect("launch scenario");
     let mut actions = Vec::new();
@@ -103,13 +96,7 @@ async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_i
         mounts.iter().any(|m| m.destination.as_deref() == Some("/var/run/docker.sock")),
         "scenario containers get the Docker socket: {mounts:?}"
     );
-    let members = rt
-        .client()
-        .inspect_network(&network, None::<InspectNetworkOptions>)
-        .await
-        .unwrap()
-        .containers
-        .unwrap_or_default();
+    let members = common::network_members(rt.client(), &network).await;
     for h in std::iter::once(&s.handle).chain(actions.iter().map(|l| &l.handle)) {
         assert!(members.contains_key(&h.id), "{:?} is not on {network}", h.detail);
     }
