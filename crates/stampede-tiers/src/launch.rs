@@ -201,3 +201,58 @@ pub fn record_start_metrics(m: &mut Metrics, r: &InstanceRecord) {
         m.record(names::RUNTIME_START_SKEW, (n - s).abs());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(r: &InstanceRecord) -> Vec<(String, u64)> {
+        let mut m = Metrics::new();
+        record_start_metrics(&mut m, r);
+        m.names().map(|n| (n.to_owned(), m.get(n).unwrap().max())).collect()
+    }
+
+    /// Each phase is the time between its two moments; without a create call the start phase
+    /// begins at the request, and a moment never seen drops only the phases that need it.
+    #[test]
+    fn start_phases_are_the_times_between_their_moments() {
+        let full = InstanceRecord {
+            queued_us: Some(40),
+            requested_us: Some(100),
+            created_us: Some(150),
+            started_us: Some(300),
+            runtime_started_us: Some(280),
+            process_entry_us: Some(320),
+            connected_us: Some(400),
+            ready_us: Some(450),
+            ..Default::default()
+        };
+        let want = [
+            (names::PHASE_BOOT, 100),
+            (names::PHASE_CREATE, 50),
+            (names::PHASE_ENTRY, 20),
+            (names::PHASE_ENTRY_TO_CONNECT, 80),
+            (names::PHASE_INIT, 50),
+            (names::PHASE_QUEUE, 60),
+            (names::PHASE_RUNTIME_BOOT, 120),
+            (names::PHASE_START, 150),
+            (names::PHASE_TO_ENTRY, 170),
+            (names::RUNTIME_START_SKEW, 20),
+            (names::START_LATENCY, 350),
+        ];
+        assert_eq!(recorded(&full), want.map(|(n, v)| (n.to_owned(), v)));
+
+        let one_call = InstanceRecord { created_us: None, process_entry_us: None, runtime_started_us: None, ..full.clone() };
+        let want = [
+            (names::PHASE_BOOT, 100),
+            (names::PHASE_INIT, 50),
+            (names::PHASE_QUEUE, 60),
+            (names::PHASE_START, 200),
+            (names::START_LATENCY, 350),
+        ];
+        assert_eq!(recorded(&one_call), want.map(|(n, v)| (n.to_owned(), v)));
+
+        let not_ready = InstanceRecord { ready_us: None, ..full };
+        assert!(recorded(&not_ready).is_empty());
+    }
+}
