@@ -131,42 +131,16 @@ async fn callback_host_reaches_this_process_from_every_placement() {
 
 #[tokio::test]
 async fn preflight_names_the_engine_and_refuses_a_missing_image() {
-    let rt = common::runtime().await;
-    let image = common::test_image().await;
-    let version = rt.preflight(&image).await.expect("preflight with the test image");
+    let version = common::assert_preflight(&common::runtime().await, "docker").await;
     assert!(version.starts_with("Docker ") && version.contains("(API 1."), "{version}");
-
-    let missing = format!("stampede-missing:{}", common::unique_run_id("pf"));
-    match rt.preflight(&missing).await {
-        Err(e @ RuntimeError::Unavailable { .. }) => {
-            let reason = e.chain();
-            assert!(reason.contains(&missing) && reason.contains("stampede image build"), "{reason}")
-        }
-        other => panic!("expected Unavailable for a missing image, got {other:?}"),
-    }
 }
 
 #[tokio::test]
 async fn launch_failure_leaves_nothing_and_names_the_instance() {
     let rt = common::runtime().await.with_network(DockerNetwork::Bridge);
     let guard = RunGuard::new("fail");
-    let spec = common::spec(
-        &guard.run_id,
-        "stampede-missing:nope",
-        Role::Action,
-        0,
-        Some(0),
-        "127.0.0.1:1",
-    );
-    match rt.launch(&spec).await {
-        Err(e @ RuntimeError::Launch { .. }) => {
-            let RuntimeError::Launch { instance, .. } = &e else { unreachable!() };
-            let reason = e.chain();
-            assert_eq!(instance, "g0-s0-a0");
-            assert!(reason.contains(&format!("stampede-{}-g0-s0-a0", guard.run_id)), "{reason}");
-        }
-        other => panic!("expected a launch error, got {other:?}"),
-    }
+    let reason = common::assert_launch_fails(&rt, &guard.run_id, 0).await;
+    assert!(reason.contains(&format!("stampede-{}-g0-s0-a0", guard.run_id)), "{reason}");
     assert_eq!(common::leftovers(&rt, &guard.run_id).await, (vec![], vec![]));
 }
 

@@ -228,20 +228,8 @@ async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everythi
 
 #[tokio::test]
 async fn preflight_names_the_swarm_and_refuses_a_missing_image() {
-    let rt = runtime().await;
-    let image = common::test_image().await;
-    let version = rt.preflight(&image).await.expect("preflight with the test image");
+    let version = common::assert_preflight(&runtime().await, "swarm").await;
     assert!(version.starts_with("Docker ") && version.contains("swarm"), "{version}");
-
-    let missing = format!("stampede-missing:{}", common::unique_run_id("swpf"));
-    match rt.preflight(&missing).await {
-        Err(e @ RuntimeError::Unavailable { .. }) => {
-            let reason = e.chain();
-            assert!(matches!(&e, RuntimeError::Unavailable { runtime, .. } if runtime == "swarm"), "{reason}");
-            assert!(reason.contains(&missing) && reason.contains("stampede image build"), "{reason}")
-        }
-        other => panic!("expected Unavailable for a missing image, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -249,23 +237,8 @@ async fn launch_failures_name_the_instance_and_leave_nothing() {
     let image = common::test_image().await;
     let guard = swarm_guard("swfail");
     let rt = runtime().await.with_options(options(SwarmNetwork::Host));
-    let spec = common::spec(
-        &guard.run_id,
-        "stampede-missing:nope",
-        Role::Action,
-        0,
-        Some(1),
-        "127.0.0.1:1",
-    );
-    match rt.launch(&spec).await {
-        Err(e @ RuntimeError::Launch { .. }) => {
-            let RuntimeError::Launch { instance, .. } = &e else { unreachable!() };
-            let reason = e.chain();
-            assert_eq!(instance, "g0-s0-a1");
-            assert!(reason.contains("stampede-missing:nope"), "{reason}");
-        }
-        other => panic!("expected a launch error, got {other:?}"),
-    }
+    let reason = common::assert_launch_fails(&rt, &guard.run_id, 1).await;
+    assert!(reason.contains("stampede-missing:nope"), "{reason}");
     // A task that can never be placed: the launch returns (Swarm schedules on its own), the task
     // stays pending, and removing the instance leaves nothing.
     let rt = runtime().await.with_options(SwarmOptions { placement: vec!["node.role==worker".into()], ..options(SwarmNetwork::Host) });

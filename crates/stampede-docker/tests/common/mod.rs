@@ -125,6 +125,37 @@ pub async fn leftovers(rt: &DockerRuntime, run_id: &str) -> (Vec<String>, Vec<St
     )
 }
 
+/// The preflight of runtime `name`: with the test image it answers the engine's version
+/// (returned, for each runtime's own checks); with an image that does not exist it is
+/// `Unavailable`, saying which image and how to build it.
+pub async fn assert_preflight(rt: &impl Runtime, name: &str) -> String {
+    let version = rt.preflight(&test_image().await).await.expect("preflight with the test image");
+    let missing = format!("stampede-missing:{}", unique_run_id("pf"));
+    match rt.preflight(&missing).await {
+        Err(e @ RuntimeError::Unavailable { .. }) => {
+            let reason = e.chain();
+            assert!(matches!(&e, RuntimeError::Unavailable { runtime, .. } if runtime == name), "{reason}");
+            assert!(reason.contains(&missing) && reason.contains("stampede image build"), "{reason}")
+        }
+        other => panic!("expected Unavailable for a missing image, got {other:?}"),
+    }
+    version
+}
+
+/// An action of `run_id` whose image does not exist fails to launch on `rt`, as a launch error
+/// of its own instance. Returns the error's whole chain, for each runtime's own checks.
+pub async fn assert_launch_fails(rt: &impl Runtime, run_id: &str, action: u32) -> String {
+    let spec = spec(run_id, "stampede-missing:nope", Role::Action, 0, Some(action), "127.0.0.1:1");
+    match rt.launch(&spec).await {
+        Err(e @ RuntimeError::Launch { .. }) => {
+            let RuntimeError::Launch { instance, .. } = &e else { unreachable!() };
+            assert_eq!(instance, &spec.instance_id);
+            e.chain()
+        }
+        other => panic!("expected a launch error, got {other:?}"),
+    }
+}
+
 /// Preparing `spec`'s network is idempotent: twice on `rt`, then once on `other`, a second
 /// runtime as a scenario's own (in its container) would be, which finds the network already
 /// there. Returns the network as the engine describes it, after checking its run label.
