@@ -227,30 +227,23 @@ mod tests {
             ready_us: Some(450),
             ..Default::default()
         };
-        let want = [
-            (names::PHASE_BOOT, 100),
-            (names::PHASE_CREATE, 50),
-            (names::PHASE_ENTRY, 20),
-            (names::PHASE_ENTRY_TO_CONNECT, 80),
-            (names::PHASE_INIT, 50),
-            (names::PHASE_QUEUE, 60),
-            (names::PHASE_RUNTIME_BOOT, 120),
-            (names::PHASE_START, 150),
-            (names::PHASE_TO_ENTRY, 170),
-            (names::RUNTIME_START_SKEW, 20),
-            (names::START_LATENCY, 350),
-        ];
-        assert_eq!(recorded(&full), want.map(|(n, v)| (n.to_owned(), v)));
-
         let one_call = InstanceRecord { created_us: None, process_entry_us: None, runtime_started_us: None, ..full.clone() };
+        // Each metric: (recorded for `full`, for `one_call`).
         let want = [
-            (names::PHASE_BOOT, 100),
-            (names::PHASE_INIT, 50),
-            (names::PHASE_QUEUE, 60),
-            (names::PHASE_START, 200),
-            (names::START_LATENCY, 350),
+            (names::PHASE_BOOT, 100, Some(100)),
+            (names::PHASE_CREATE, 50, None),
+            (names::PHASE_ENTRY, 20, None),
+            (names::PHASE_ENTRY_TO_CONNECT, 80, None),
+            (names::PHASE_INIT, 50, Some(50)),
+            (names::PHASE_QUEUE, 60, Some(60)),
+            (names::PHASE_RUNTIME_BOOT, 120, None),
+            (names::PHASE_START, 150, Some(200)),
+            (names::PHASE_TO_ENTRY, 170, None),
+            (names::RUNTIME_START_SKEW, 20, None),
+            (names::START_LATENCY, 350, Some(350)),
         ];
-        assert_eq!(recorded(&one_call), want.map(|(n, v)| (n.to_owned(), v)));
+        assert_eq!(recorded(&full), want.iter().map(|&(n, v, _)| (n.to_owned(), v)).collect::<Vec<_>>());
+        assert_eq!(recorded(&one_call), want.iter().filter_map(|&(n, _, v)| Some((n.to_owned(), v?))).collect::<Vec<_>>());
 
         let not_ready = InstanceRecord { ready_us: None, ..full };
         assert!(recorded(&not_ready).is_empty());
