@@ -1,10 +1,13 @@
-//! Helpers shared by the CLI tests: run the real binary, read its results, find its children.
+//! Helpers shared by the CLI tests: run the real binary, read its results, find its children,
+//! look at its report pages (and screenshot them in headless Chromium).
 #![allow(dead_code)]
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use stampede_report::plot::{hex, PALETTE};
 
 /// The binary under test: `$STAMPEDE_BIN` when set (scripts/test points it at the static
 /// release binary, the one users run and images hold; a debug build measures its own overhead
@@ -223,6 +226,39 @@ fn docker_count(args: &[&str], run: &str) -> usize {
     docker(&all).lines().count()
 }
 
+/// instances.csv of a results folder: its header and its rows.
+pub fn instance_rows(out: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut rows = csv_rows(&out.join("instances.csv"));
+    let header = rows.remove(0);
+    (header, rows)
+}
+
+/// The text of a scenario file named `name` with one group, `g`, of S×A×N requests of `work`;
+/// `extra` follows as more of the group's keys and its steps.
+pub fn one_group(name: &str, [s, a, n]: [u32; 3], work: &str, extra: &str) -> String {
+    format!("name = \"{name}\"\n[[group]]\nname = \"g\"\nscenarios = {s}\nactions = {a}\nrequests = {n}\nwork = \"{work}\"\n{extra}")
+}
+
+/// `toml` written as `dir/scenario.toml`, for `stampede run` or `stampede sweep`.
+pub fn write_scenario(dir: &Path, toml: &str) -> PathBuf {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, toml).unwrap();
+    file
+}
+
+/// The scenario file `toml` run to completion (with `extra` arguments), writing to `dir/r`:
+/// checks that it exited 0 and returns the results folder and results.json.
+pub fn run_file(dir: &Path, toml: &str, extra: &[&str], limit: Duration) -> (PathBuf, serde_json::Value) {
+    let file = write_scenario(dir, toml);
+    let out = dir.join("r");
+    let mut args = vec!["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = run(&args, limit);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let r = results(&out);
+    (out, r)
+}
+
 /// Nothing of the run is left on `t`. Swarm removes a service's containers shortly after the
 /// service, and a killed process is reaped a moment later: waited for, within 30 s.
 pub fn assert_nothing_left(t: &Target, run: &str) {
@@ -305,6 +341,37 @@ pub fn case_signal(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize, sig: 
     assert!(acc["requests_ok"].as_u64().unwrap() > 0 && acc["requests_not_sent"].as_u64().unwrap() > 0, "{acc}");
     assert_nothing_left(t, &run_id);
     r
+}
+
+/// Scenarios that cannot resolve their callback host (`--advertise no-such-host.invalid`) exit
+/// as soon as they start: each launch fails at once, within `within`, not at the 60 s ready
+/// timeout, with the reason in its row. Exit 1, all S + S·A instances requested and failed, the
+/// accounting balanced, nothing left. Returns instances.csv (header, rows).
+pub fn case_child_exits_at_once(t: &Target, within: Duration) -> (Vec<String>, Vec<Vec<String>>) {
+    (t.require)();
+    let dir = tempdir();
+    let out = dir.path().join("r");
+    let t0 = Instant::now();
+    let o = run(
+        &["run", "--runtime", t.runtime, "-S", "2", "-A", "2", "-N", "5", "--advertise", "no-such-host.invalid", "--out", out.to_str().unwrap()],
+        Duration::from_secs(180),
+    );
+    let took = t0.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(took < within, "failed only after {took:?}: the ready timeout, not the exit");
+    let r = results(&out);
+    let a = &r["accounting"];
+    assert_balanced(a);
+    assert_eq!((a["instances_requested"].as_u64(), a["instances_failed"].as_u64()), (Some(2 + 2 * 2), Some(2 + 2 * 2)), "{a}");
+    let (h, rows) = instance_rows(&out);
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let scenarios: Vec<_> = rows.iter().filter(|r| r[col("role")] == "scenario").collect();
+    assert_eq!(scenarios.len(), 2, "{rows:?}");
+    for row in scenarios {
+        assert!(row[col("error")].contains("exited before it connected"), "{row:?}");
+    }
+    assert_nothing_left(t, r["run"]["id"].as_str().unwrap());
+    (h, rows)
 }
 
 /// A run of `args` (after `run`) in the background with its live endpoint, writing to
@@ -415,4 +482,76 @@ pub fn requests_done(addr: &str) -> Option<f64> {
     const NAME: &str = "stampede_requests_done_total";
     let s = parse(&scrape(addr)?);
     s.samples.iter().any(|x| x.metric == NAME).then(|| value(&s, NAME, &[]))
+}
+
+// ---- report.html and sweep.html: their plots, and headless Chromium --------------------------
+
+/// Every `<figure class="plot">` of a page: (id, its svg).
+pub fn figures(html: &str) -> Vec<(String, String)> {
+    html.split("<figure class=\"plot")
+        .skip(1)
+        .map(|f| {
+            let id = f.split("id=\"plot-").nth(1).and_then(|s| s.split('"').next()).unwrap_or("?").to_owned();
+            assert!(!f.starts_with(" empty"), "plot {id} has no data: {}", f.split("</figure>").next().unwrap_or(""));
+            let svg = f.split("<svg").nth(1).and_then(|s| s.split("</svg>").next()).unwrap_or_else(|| panic!("plot {id} has no svg"));
+            (id, format!("<svg{svg}</svg>"))
+        })
+        .collect()
+}
+
+/// Data elements of a chart: shapes in a series colour (axes and grid are black/grey and
+/// legends are HTML, so only data carries these), with a line counted only when it has points.
+pub fn data_elements(svg: &str) -> usize {
+    let colours: Vec<String> = PALETTE.iter().map(|c| hex(*c)).collect();
+    svg.split('<')
+        .filter(|el| ["polyline", "polygon", "rect", "circle", "path"].iter().any(|t| el.starts_with(t)))
+        .filter(|el| colours.iter().any(|c| el.contains(&format!("fill=\"{c}\"")) || el.contains(&format!("stroke=\"{c}\""))))
+        .filter(|el| !el.starts_with("polyline") || el.split("points=\"").nth(1).is_some_and(|p| p.split(' ').filter(|x| !x.is_empty()).count() >= 2))
+        .count()
+}
+
+/// The Chromium the rendering tests drive: `$STAMPEDE_CHROMIUM`. Those tests are ignored by
+/// plain `cargo test`; run with `--ignored`, they fail here rather than pass without a browser.
+pub fn chromium() -> String {
+    std::env::var("STAMPEDE_CHROMIUM")
+        .expect("STAMPEDE_CHROMIUM is not set: install Debian's `chromium` and set STAMPEDE_CHROMIUM=chromium to run this test")
+}
+
+/// Where screenshots go: `$STAMPEDE_SCREENSHOT_DIR` to keep them, else `dir` (a test's temp dir).
+pub fn screenshot_dir(dir: &Path) -> PathBuf {
+    let shots = std::env::var_os("STAMPEDE_SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| dir.to_owned());
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
+/// `page` rendered by headless Chromium into `png`, at `size` ("width,height").
+pub fn chromium_screenshot(chromium: &str, page: &Path, png: &Path, size: &str) {
+    let o = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--hide-scrollbars"])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("--window-size={size}"))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {chromium}: {e}"));
+    assert!(png.exists(), "{chromium} wrote no screenshot: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// One plot's SVG on a white page of its own (`dir/plot-<id>.html`, 960 px wide), so that a
+/// screenshot of it shows that plot and nothing else.
+pub fn plot_page(dir: &Path, id: &str, svg: &str) -> PathBuf {
+    let page = dir.join(format!("plot-{id}.html"));
+    std::fs::write(&page, format!("<!DOCTYPE html><html><body style=\"margin:0;background:#fff\"><div style=\"width:960px\">{svg}</div></body></html>"))
+        .unwrap();
+    page
+}
+
+/// A PNG's pixel bytes and its samples per pixel (3 for RGB, 4 for RGBA): `.chunks(step)` are
+/// its pixels.
+pub fn png_pixels(png_path: &Path) -> (Vec<u8>, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (buf, info.color_type.samples())
 }

@@ -8,31 +8,28 @@ mod common;
 
 use common::*;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// The links' liveness deadline (`stampede_protocol::conn::LIVENESS`) plus its grace.
 const LIVENESS: Duration = Duration::from_secs(21);
 
-/// A run from `toml` in the background, with its live endpoint; returns (child, out, run id, metrics addr).
-fn start(dir: &Path, toml: &str, extra: &[&str]) -> (std::process::Child, std::path::PathBuf, String, String) {
-    let file = dir.join("scenario.toml");
-    std::fs::write(&file, toml).unwrap();
+/// A run of `toml` in the background, returned once the instance the fault is aimed at,
+/// `*{victim}` (`-g0-s1`, say), is up and the live endpoint counts `answered` requests, so
+/// that the fault lands mid-work: (child, results folder, run id, the victim's pid).
+fn start_with_victim(dir: &Path, toml: &str, extra: &[&str], victim: &str, answered: f64) -> (Child, PathBuf, String, i32) {
+    let file = write_scenario(dir, toml);
     let mut args = vec![file.to_str().unwrap()];
     args.extend_from_slice(extra);
-    start_live(dir, &args)
-}
-
-fn pid_of(run_id: &str, suffix: &str) -> i32 {
-    wait_until(Duration::from_secs(60), &format!("instance *{suffix} up"), || {
-        run_processes(run_id, |id| id.ends_with(suffix)).first().map(|p| p.0)
-    })
-}
-
-fn answered(addr: &str, at_least: f64) {
-    wait_until(Duration::from_secs(60), &format!("{at_least} answered requests"), || {
-        (requests_done(addr)? >= at_least).then_some(())
+    let (child, out, run_id, addr) = start_live(dir, &args);
+    let pid = wait_until(Duration::from_secs(60), &format!("instance *{victim} up"), || {
+        run_processes(&run_id, |id| id.ends_with(victim)).first().map(|p| p.0)
     });
+    wait_until(Duration::from_secs(60), &format!("{answered} answered requests"), || {
+        (requests_done(&addr)? >= answered).then_some(())
+    });
+    (child, out, run_id, pid)
 }
 
 /// The process's environment variable `name` (the run token, say), as a child sees it.
@@ -43,31 +40,16 @@ fn env_of(pid: i32, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} not in the environment of {pid}"))
 }
 
-fn instance_rows(out: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut rows = csv_rows(&out.join("instances.csv"));
-    let header = rows.remove(0);
-    (header, rows)
-}
-
 #[test]
 fn a_stopped_action_mid_payload_is_failed_within_its_request_timeout_plus_the_liveness_deadline() {
     let _serial = serial();
     let dir = tempdir();
     // 4 MiB per request fills the socket buffers of an action that stopped reading.
-    let toml = r#"
-name = "stalled-action"
-[[group]]
-name = "g"
-scenarios = 1
-actions = 3
-requests = 40
-work = "sleep:20ms"
+    let toml = one_group("stalled-action", [1, 3, 40], "sleep:20ms", r#"
 payload = { request = 4194304, response = 16 }
 timeouts = { request = "2s" }
-"#;
-    let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
-    let victim = pid_of(&run_id, "-g0-s0-a1");
-    answered(&addr, 3.0);
+"#);
+    let (mut child, out, run_id, victim) = start_with_victim(dir.path(), &toml, &[], "-g0-s0-a1", 3.0);
     assert_eq!(signal(victim, libc::SIGSTOP), 0);
     let t0 = Instant::now();
     let status = wait_for(&mut child, Duration::from_secs(120));
@@ -96,18 +78,8 @@ timeouts = { request = "2s" }
 /// scenario's error.
 fn lose_a_scenario(sig: i32, limit: Duration) -> (serde_json::Value, String) {
     let dir = tempdir();
-    let toml = r#"
-name = "lost-scenario"
-[[group]]
-name = "g"
-scenarios = 2
-actions = 3
-requests = 200
-work = "sleep:50ms"
-"#;
-    let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
-    let victim = pid_of(&run_id, "-g0-s1");
-    answered(&addr, 10.0);
+    let toml = one_group("lost-scenario", [2, 3, 200], "sleep:50ms", "");
+    let (mut child, out, run_id, victim) = start_with_victim(dir.path(), &toml, &[], "-g0-s1", 10.0);
     assert_eq!(signal(victim, sig), 0);
     let t0 = Instant::now();
     let status = wait_for(&mut child, Duration::from_secs(120));
@@ -154,19 +126,9 @@ fn a_token_holder_sending_an_oversized_message_loses_that_link_only_and_is_count
     let dir = tempdir();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
-    let toml = r#"
-name = "oversized"
-[[group]]
-name = "g"
-scenarios = 1
-actions = 2
-requests = 100
-work = "sleep:20ms"
-"#;
-    let (mut child, out, run_id, addr) = start(dir.path(), toml, &["--listen", &listen]);
-    let scenario = pid_of(&run_id, "-g0-s0");
+    let toml = one_group("oversized", [1, 2, 100], "sleep:20ms", "");
+    let (mut child, out, run_id, scenario) = start_with_victim(dir.path(), &toml, &["--listen", &listen], "-g0-s0", 2.0);
     let token = env_of(scenario, "STAMPEDE_TOKEN");
-    answered(&addr, 2.0);
     // A hand-made websocket client with the run's token: upgrade, then one 64 MiB text frame
     // header (masked, length only). The driver must close it at the header, buffering nothing.
     let mut s = std::net::TcpStream::connect(&listen).unwrap();
@@ -215,21 +177,10 @@ fn a_flood_of_idle_connections_on_a_scenario_port_leaves_its_one_shot_launches_u
     let _serial = serial();
     let dir = tempdir();
     // One-shot: a fresh action (a fresh connection to the scenario) for every request.
-    let toml = r#"
-name = "flood"
-[[group]]
-name = "g"
-scenarios = 1
-actions = 4
-requests = 100
-work = "sleep:100ms"
-lifecycle = "one_shot"
-"#;
-    let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
-    let scenario = pid_of(&run_id, "-g0-s0");
+    let toml = one_group("flood", [1, 4, 100], "sleep:100ms", r#"lifecycle = "one_shot""#);
+    let (mut child, out, run_id, scenario) = start_with_victim(dir.path(), &toml, &[], "-g0-s0", 1.0);
     let port =
         wait_until(Duration::from_secs(30), "the scenario's port", || listening_ports(scenario).first().copied());
-    answered(&addr, 1.0);
     // 1,100 idle sockets (what made launches fail with "Too many open files" before).
     let mut idle = Vec::new();
     for _ in 0..1100 {
@@ -252,41 +203,11 @@ lifecycle = "one_shot"
     assert!(run_processes(&run_id, |_| true).is_empty(), "children left running");
 }
 
+/// The process case of [`case_child_exits_at_once`]: the actions' rows say so too.
 #[test]
 fn a_child_that_exits_at_once_fails_at_once_not_at_its_ready_timeout() {
     let _serial = serial();
-    let dir = tempdir();
-    let out = dir.path().join("r");
-    // Scenarios cannot resolve their callback host, so each exits as soon as it starts.
-    let t0 = Instant::now();
-    let o = run(
-        &[
-            "run",
-            "-S",
-            "2",
-            "-A",
-            "2",
-            "-N",
-            "5",
-            "--advertise",
-            "no-such-host.invalid",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        Duration::from_secs(120),
-    );
-    let took = t0.elapsed();
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(took < Duration::from_secs(20), "failed only after {took:?}: the ready timeout, not the exit");
-    let r = results(&out);
-    let a = &r["accounting"];
-    assert_balanced(a);
-    assert_eq!(
-        (a["instances_requested"].as_u64(), a["instances_failed"].as_u64()),
-        (Some(2 + 2 * 2), Some(2 + 2 * 2)),
-        "{a}"
-    );
-    let (h, rows) = instance_rows(&out);
+    let (h, rows) = case_child_exits_at_once(&PROCESS, Duration::from_secs(20));
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();
     for row in &rows {
         assert!(row[col("error")].contains("exited before it connected"), "{row:?}");
@@ -362,18 +283,8 @@ fn a_second_ctrl_c_stops_waiting_for_reports_and_cleans_up_at_once() {
     use std::io::BufRead as _;
     let _serial = serial();
     let dir = tempdir();
-    let toml = r#"
-name = "ctrl-c-twice"
-[[group]]
-name = "g"
-scenarios = 2
-actions = 2
-requests = 1000
-work = "sleep:50ms"
-"#;
-    let (mut child, out, run_id, addr) = start(dir.path(), toml, &[]);
-    let victim = pid_of(&run_id, "-g0-s1");
-    answered(&addr, 4.0);
+    let toml = one_group("ctrl-c-twice", [2, 2, 1000], "sleep:50ms", "");
+    let (mut child, out, run_id, victim) = start_with_victim(dir.path(), &toml, &[], "-g0-s1", 4.0);
     assert_eq!(signal(victim, libc::SIGSTOP), 0);
     let driver = child.id() as i32;
     signal(driver, libc::SIGINT);

@@ -4,11 +4,14 @@
 //! work on real folders; report.html renders every plot with data — checked structurally here
 //! and in headless Chromium by [`report_renders_in_chromium`] (needs `STAMPEDE_CHROMIUM`).
 
+mod common;
+
+use common::{data_elements, figures};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use stampede_report::plot::{hex, PALETTE};
+use stampede_report::plot::PALETTE;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stampede");
 
@@ -52,30 +55,6 @@ fn real_results_json_matches_the_schema() {
     broken["accounting"]["instances_ready"] = serde_json::json!(-1);
     let schema = json(&repo_root().join("schema/results.schema.json"));
     assert!(!jsonschema::is_valid(&schema, &broken));
-}
-
-/// Every `<figure class="plot">` of a page: (id, its svg).
-fn figures(html: &str) -> Vec<(String, String)> {
-    html.split("<figure class=\"plot")
-        .skip(1)
-        .map(|f| {
-            let id = f.split("id=\"plot-").nth(1).and_then(|s| s.split('"').next()).unwrap_or("?").to_owned();
-            assert!(!f.starts_with(" empty"), "plot {id} has no data: {}", f.split("</figure>").next().unwrap_or(""));
-            let svg = f.split("<svg").nth(1).and_then(|s| s.split("</svg>").next()).unwrap_or_else(|| panic!("plot {id} has no svg"));
-            (id, format!("<svg{svg}</svg>"))
-        })
-        .collect()
-}
-
-/// Data elements of a chart: shapes in a series colour (axes and grid are black/grey and
-/// legends are HTML, so only data carries these), with a line counted only when it has points.
-fn data_elements(svg: &str) -> usize {
-    let colours: Vec<String> = PALETTE.iter().map(|c| hex(*c)).collect();
-    svg.split('<')
-        .filter(|el| ["polyline", "polygon", "rect", "circle", "path"].iter().any(|t| el.starts_with(t)))
-        .filter(|el| colours.iter().any(|c| el.contains(&format!("fill=\"{c}\"")) || el.contains(&format!("stroke=\"{c}\""))))
-        .filter(|el| !el.starts_with("polyline") || el.split("points=\"").nth(1).is_some_and(|p| p.split(' ').filter(|x| !x.is_empty()).count() >= 2))
-        .count()
 }
 
 const EXPECTED_PLOTS: [&str; 7] = ["start-phases", "timeline", "starts-per-second", "in-flight", "contention", "rtt", "efficiency"];
@@ -170,28 +149,12 @@ fn interrupted_run_keeps_complete_results_and_report() {
 
 /// Distinct series-coloured pixels in a PNG (within a small tolerance for anti-aliasing).
 fn palette_pixels(png_path: &Path) -> (usize, usize) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let step = info.color_type.samples();
-    let px = &buf[..info.buffer_size()];
+    let (px, step) = common::png_pixels(png_path);
     let colours: Vec<[i32; 3]> = PALETTE.iter().map(|c| [c.0, c.1, c.2].map(i32::from)).collect();
     let near = |p: &[u8], c: &[i32; 3]| (0..3).map(|i| (i32::from(p[i]) - c[i]).abs()).sum::<i32>() < 24;
     let total = px.len() / step;
     let hits = px.chunks(step).filter(|p| colours.iter().any(|c| near(p, c))).count();
     (hits, total)
-}
-
-fn chromium_screenshot(chromium: &str, page: &Path, png: &Path, size: &str) {
-    let o = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--hide-scrollbars"])
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("--window-size={size}"))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {chromium}: {e}"));
-    assert!(png.exists(), "{chromium} wrote no screenshot: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// Opens a real run's report.html in headless Chromium. Each plot is also rendered on its own
@@ -201,25 +164,21 @@ fn chromium_screenshot(chromium: &str, page: &Path, png: &Path, size: &str) {
 #[test]
 #[ignore = "needs chromium: STAMPEDE_CHROMIUM=chromium cargo test -p stampede --test report -- --ignored"]
 fn report_renders_in_chromium() {
-    let chromium = std::env::var("STAMPEDE_CHROMIUM")
-        .expect("STAMPEDE_CHROMIUM is not set: install Debian's `chromium` and set STAMPEDE_CHROMIUM=chromium to run this test");
+    let chromium = common::chromium();
     let dir = tempfile::tempdir().unwrap();
     run(dir.path(), [4, 25, 5]);
     let figs = check_report_structure(dir.path());
-    let shots = std::env::var_os("STAMPEDE_SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| dir.path().to_owned());
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = common::screenshot_dir(dir.path());
 
     let whole = shots.join("report.png");
-    chromium_screenshot(&chromium, &dir.path().join("report.html"), &whole, "1280,4000");
+    common::chromium_screenshot(&chromium, &dir.path().join("report.html"), &whole, "1280,4000");
     let (hits, total) = palette_pixels(&whole);
     assert!(hits * 200 > total, "the report screenshot is almost blank: {hits} of {total} pixels in series colours");
 
     for (id, svg) in figs {
-        let page = dir.path().join(format!("plot-{id}.html"));
-        std::fs::write(&page, format!("<!DOCTYPE html><html><body style=\"margin:0;background:#fff\"><div style=\"width:960px\">{svg}</div></body></html>"))
-            .unwrap();
+        let page = common::plot_page(dir.path(), &id, &svg);
         let png = shots.join(format!("plot-{id}.png"));
-        chromium_screenshot(&chromium, &page, &png, "960,1300");
+        common::chromium_screenshot(&chromium, &page, &png, "960,1300");
         let (hits, _) = palette_pixels(&png);
         // A legend-free chart only has series colours where data was drawn.
         assert!(hits > 150, "plot {id} rendered {hits} data-coloured pixels: no data visible");

@@ -69,30 +69,16 @@ fn docker_pause_resume_and_per_scenario_networks() {
     let _serial = serial();
     require_engine_and_image();
     let dir = tempdir();
-    let file = dir.path().join("pause.toml");
-    std::fs::write(
-        &file,
-        r#"
-name = "docker-pause"
-[[group]]
+    let toml = one_group("docker-pause", [2, 2, 6], "sleep:5ms", r#"
 runtime = "docker"
-scenarios = 2
-actions = 2
-requests = 6
-work = "sleep:5ms"
 docker = { network = "per_scenario" }
 [[group.steps]]
 kind = "pause"
 after_requests = 3
 duration = "300ms"
 actions = [1]
-"#,
-    )
-    .unwrap();
-    let out = dir.path().join("r");
-    let o = run(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], Duration::from_secs(300));
-    assert_eq!(o.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    let r = results(&out);
+"#);
+    let (_, r) = run_file(dir.path(), &toml, &[], Duration::from_secs(300));
     assert_eq!(r["accounting"]["requests_ok"], 24);
     assert_eq!(r["metrics"]["pause_latency"]["count"], 2, "one pause per scenario");
     // The request after a resume waits for the thaw: at least the work, and the pause
@@ -157,36 +143,16 @@ fn an_action_container_paused_from_outside_is_failed_and_removed_and_the_rest_co
     assert_eq!(r["accounting"]["requests_ok"].as_u64().map(|ok| ok >= 400), Some(true), "{}", r["accounting"]);
 }
 
-/// Scenarios that cannot resolve their callback host exit as soon as they start: their `die`
-/// event fails each launch at once, with the exit code, not at the 60 s ready timeout; their
-/// actions count as requested and failed; nothing is left.
+/// A container that exits at once ([`case_child_exits_at_once`]): its `die` event fails the
+/// launch, with the container's exit code.
 #[test]
 fn a_container_that_exits_at_once_fails_its_launch_at_once_with_its_exit_code() {
     let _serial = serial();
-    require_engine_and_image();
-    let dir = tempdir();
-    let out = dir.path().join("r");
-    let t0 = std::time::Instant::now();
-    let o = run(
-        &["run", "--runtime", "docker", "-S", "2", "-A", "2", "-N", "5", "--advertise", "no-such-host.invalid", "--out", out.to_str().unwrap()],
-        Duration::from_secs(180),
-    );
-    let took = t0.elapsed();
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(took < Duration::from_secs(40), "failed only after {took:?}: the ready timeout, not the die event");
-    let r = results(&out);
-    let a = &r["accounting"];
-    assert_balanced(a);
-    assert_eq!((a["instances_requested"].as_u64(), a["instances_failed"].as_u64()), (Some(6), Some(6)), "{a}");
-    let mut rows = csv_rows(&out.join("instances.csv"));
-    let h = rows.remove(0);
+    let (h, rows) = case_child_exits_at_once(&DOCKER, Duration::from_secs(40));
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();
-    let scenarios: Vec<_> = rows.iter().filter(|r| r[col("role")] == "scenario").collect();
-    assert_eq!(scenarios.len(), 2, "{rows:?}");
-    for row in scenarios {
+    for row in rows.iter().filter(|r| r[col("role")] == "scenario") {
         assert!(row[col("error")].contains("exited before it connected (exit code 1)"), "{row:?}");
     }
-    assert_eq!(leftovers(r["run"]["id"].as_str().unwrap()), (0, 0));
 }
 
 /// Stop this machine's Docker daemon and start it again with the same command line, as an

@@ -200,12 +200,8 @@ fn every_example_scenario_runs_on_the_process_runtime_and_shows_its_effect() {
 fn a_held_group_is_all_ready_before_any_request_and_all_up_until_the_last_response() {
     let _serial = serial();
     let dir = tempdir();
-    let file = dir.path().join("held.toml");
-    std::fs::write(&file, "[[group]]\nscenarios = 3\nactions = 8\nrequests = 4\nwork = \"sleep:5ms\"\nhold = \"all_ready\"\n").unwrap();
-    let held = dir.path().join("held");
-    let o = run(&["run", file.to_str().unwrap(), "--out", held.to_str().unwrap(), "-q"], Duration::from_secs(120));
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let r = results(&held);
+    let toml = one_group("held", [3, 8, 4], "sleep:5ms", r#"hold = "all_ready""#);
+    let (held, r) = run_file(dir.path(), &toml, &["-q"], Duration::from_secs(120));
     assert_balanced(&r["accounting"]);
     assert_eq!(r["peak_alive"], 3 + 3 * 8);
     let rows = csv_rows(&held.join("instances.csv"));

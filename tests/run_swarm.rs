@@ -54,17 +54,8 @@ fn swarm_overlay_network_pause_and_kill_steps() {
     let _serial = serial();
     require_swarm();
     let dir = tempdir();
-    let file = dir.path().join("overlay.toml");
-    std::fs::write(
-        &file,
-        r#"
-name = "swarm-overlay"
-[[group]]
+    let toml = one_group("swarm-overlay", [1, 3, 6], "sleep:5ms", r#"
 runtime = "swarm"
-scenarios = 1
-actions = 3
-requests = 6
-work = "sleep:5ms"
 swarm = { network = "overlay" }
 [[group.steps]]
 kind = "pause"
@@ -75,13 +66,8 @@ actions = [0]
 kind = "kill"
 after_requests = 3
 actions = [1]
-"#,
-    )
-    .unwrap();
-    let out = dir.path().join("r");
-    let o = run(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], Duration::from_secs(600));
-    assert_eq!(o.status.code(), Some(0), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    let r = results(&out);
+"#);
+    let (_, r) = run_file(dir.path(), &toml, &[], Duration::from_secs(600));
     assert_eq!(r["accounting"]["requests_ok"], 6 + 3 + 6);
     assert_eq!(r["metrics"]["pause_latency"]["count"], 1);
     assert_eq!(r["metrics"]["resume_latency"]["count"], 1);

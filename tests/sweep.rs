@@ -8,10 +8,9 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use stampede_report::plot::{hex, PALETTE};
+use stampede_report::plot::PALETTE;
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
@@ -174,39 +173,13 @@ fn every_ready_made_sweep_is_valid() {
     assert!(n >= 3, "expected the ready-made sweeps in {}", root.display());
 }
 
-/// Every `<figure class="plot">` of a page: (id, its svg).
-fn figures(html: &str) -> Vec<(String, String)> {
-    html.split("<figure class=\"plot")
-        .skip(1)
-        .map(|f| {
-            let id = f.split("id=\"plot-").nth(1).and_then(|s| s.split('"').next()).unwrap_or("?").to_owned();
-            assert!(!f.starts_with(" empty"), "plot {id} has no data: {}", f.split("</figure>").next().unwrap_or(""));
-            let svg = f.split("<svg").nth(1).and_then(|s| s.split("</svg>").next()).unwrap_or_else(|| panic!("plot {id} has no svg"));
-            (id, format!("<svg{svg}</svg>"))
-        })
-        .collect()
-}
-
-/// Shapes drawn in a series colour (axes, grid and legends never use the palette).
-fn data_elements(svg: &str) -> usize {
-    let colours: Vec<String> = PALETTE.iter().map(|c| hex(*c)).collect();
-    svg.split('<')
-        .filter(|el| ["polyline", "polygon", "rect", "circle", "path"].iter().any(|t| el.starts_with(t)))
-        .filter(|el| colours.iter().any(|c| el.contains(&format!("fill=\"{c}\"")) || el.contains(&format!("stroke=\"{c}\""))))
-        .count()
-}
-
 /// Series-coloured pixels of a PNG: (exact colour, band-tinted) counts. A band is the series
 /// colour at low opacity over white, so its pixels are lighter than the colour but the same hue.
 fn palette_pixels(png_path: &Path) -> (usize, usize) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let step = info.color_type.samples();
+    let (px, step) = png_pixels(png_path);
     let colours: Vec<[f64; 3]> = PALETTE.iter().map(|c| [c.0, c.1, c.2].map(f64::from)).collect();
     let (mut solid, mut band) = (0, 0);
-    for p in buf[..info.buffer_size()].chunks(step) {
+    for p in px.chunks(step) {
         let px = [p[0], p[1], p[2]].map(f64::from);
         if colours.iter().any(|c| (0..3).map(|i| (px[i] - c[i]).abs()).sum::<f64>() < 24.0) {
             solid += 1;
@@ -221,17 +194,6 @@ fn palette_pixels(png_path: &Path) -> (usize, usize) {
     (solid, band)
 }
 
-fn chromium_screenshot(chromium: &str, page: &Path, png: &Path, size: &str) {
-    let o = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--hide-scrollbars"])
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("--window-size={size}"))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {chromium}: {e}"));
-    assert!(png.exists(), "{chromium} wrote no screenshot: {}", String::from_utf8_lossy(&o.stderr));
-}
-
 /// A real sweep's sweep.html in headless Chromium: the page, and each chart on its own, shows
 /// its curves and the repeats' bands. Run it with:
 /// `STAMPEDE_CHROMIUM=chromium cargo test -p stampede --test sweep -- --ignored`
@@ -239,8 +201,7 @@ fn chromium_screenshot(chromium: &str, page: &Path, png: &Path, size: &str) {
 #[test]
 #[ignore = "needs chromium: STAMPEDE_CHROMIUM=chromium cargo test -p stampede --test sweep -- --ignored"]
 fn sweep_renders_in_chromium() {
-    let chromium = std::env::var("STAMPEDE_CHROMIUM")
-        .expect("STAMPEDE_CHROMIUM is not set: install Debian's `chromium` and set STAMPEDE_CHROMIUM=chromium to run this test");
+    let chromium = chromium();
     let _g = serial();
     let dir = tempdir();
     let base = scenario(dir.path(), 3, "5ms");
@@ -252,15 +213,13 @@ fn sweep_renders_in_chromium() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let html = std::fs::read_to_string(out.join("sweep.html")).unwrap();
     let figs = figures(&html);
-    let shots = std::env::var_os("STAMPEDE_SCREENSHOT_DIR").map(PathBuf::from).unwrap_or_else(|| dir.path().to_owned());
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = screenshot_dir(dir.path());
     let whole = shots.join("sweep.png");
     chromium_screenshot(&chromium, &out.join("sweep.html"), &whole, "1280,3000");
     let (solid, _) = palette_pixels(&whole);
     assert!(solid > 2000, "the sweep page shows almost no curves: {solid} series-coloured pixels");
     for (id, svg) in figs {
-        let page = dir.path().join(format!("plot-{id}.html"));
-        std::fs::write(&page, format!("<!DOCTYPE html><html><body style=\"margin:0;background:#fff\"><div style=\"width:960px\">{svg}</div></body></html>")).unwrap();
+        let page = plot_page(dir.path(), &id, &svg);
         let png = shots.join(format!("sweep-{id}.png"));
         chromium_screenshot(&chromium, &page, &png, "960,340");
         let (solid, band) = palette_pixels(&png);

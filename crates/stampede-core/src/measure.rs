@@ -294,16 +294,18 @@ pub struct NativeStateRecord {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestOutcome {
+    #[default]
     Ok,
     Failed,
     TimedOut,
 }
 
-/// One row of `requests.csv` (only kept when raw output is asked for).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One row of `requests.csv` (only kept when raw output is asked for). `Default` is an
+/// all-zero row, as for [`InstanceRecord`]: what names the columns of a file with no rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct RequestRecord {
     pub instance_id: String,
     pub group: u32,

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bollard::query_parameters::{InspectContainerOptions, InspectNetworkOptions};
+use bollard::query_parameters::InspectContainerOptions;
 use stampede_core::measure::Role;
 use stampede_docker::options::DockerNetwork;
 use stampede_docker::DockerRuntime;
@@ -27,16 +27,15 @@ async fn action_container_lifecycle() {
     let guard = RunGuard::new("life");
     let mut listener = CallbackListener::bind().await;
     let rt = common::runtime().await.with_network(DockerNetwork::Bridge);
-    let host = rt.callback_host().await.expect("callback host");
-    let spec =
-        common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &format!("{host}:{}", listener.port));
+    let callback = listener.address_for(&rt).await;
+    let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &callback);
 
     let launched = rt.launch(&spec).await.expect("launch");
     let started_wall_us =
         (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - launched.started.elapsed()).as_micros() as i64;
     assert_eq!(launched.handle.detail.as_deref(), Some(format!("stampede-{}-g0-s0-a3", guard.run_id).as_str()));
     assert!(launched.created.expect("docker separates create and start") <= launched.started);
-    assert!(listener.next(DIAL_BACK).await.is_some(), "the container never dialled back to {host}:{}", listener.port);
+    assert!(listener.next(DIAL_BACK).await.is_some(), "the container never dialled back to {callback}");
 
     let native = rt.native_times(&launched.handle).await.started_unix_us.expect("State.StartedAt");
     assert!(
@@ -73,17 +72,11 @@ async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_i
     let guard = RunGuard::new("net");
     let mut listener = CallbackListener::bind().await;
     let rt = common::runtime().await.with_network(DockerNetwork::PerScenario);
-    let host = rt.callback_host().await.expect("callback host");
-    let callback = format!("{host}:{}", listener.port);
+    let callback = listener.address_for(&rt).await;
     let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 1, None, &callback);
     let network = format!("stampede-{}-g0-s1", guard.run_id);
 
-    rt.prepare(&scenario).await.expect("prepare");
-    rt.prepare(&scenario).await.expect("prepare is idempotent");
-    // A second runtime (the scenario's own, in its container) finds the network already there.
-    common::runtime().await.prepare(&scenario).await.expect("prepare from another process");
-    let net = rt.client().inspect_network(&network, None::<InspectNetworkOptions>).await.expect("network exists");
-    assert_eq!(net.labels.unwrap_or_default().get("stampede.run"), Some(&guard.run_id));
+    common::prepare_network(&rt, &common::runtime().await, rt.client(), &scenario, &network).await;
 
     let s = rt.launch(&scenario).await.expect("launch scenario");
     let mut actions = Vec::new();
@@ -103,13 +96,7 @@ async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_i
         mounts.iter().any(|m| m.destination.as_deref() == Some("/var/run/docker.sock")),
         "scenario containers get the Docker socket: {mounts:?}"
     );
-    let members = rt
-        .client()
-        .inspect_network(&network, None::<InspectNetworkOptions>)
-        .await
-        .unwrap()
-        .containers
-        .unwrap_or_default();
+    let members = common::network_members(rt.client(), &network).await;
     for h in std::iter::once(&s.handle).chain(actions.iter().map(|l| &l.handle)) {
         assert!(members.contains_key(&h.id), "{:?} is not on {network}", h.detail);
     }
@@ -144,42 +131,16 @@ async fn callback_host_reaches_this_process_from_every_placement() {
 
 #[tokio::test]
 async fn preflight_names_the_engine_and_refuses_a_missing_image() {
-    let rt = common::runtime().await;
-    let image = common::test_image().await;
-    let version = rt.preflight(&image).await.expect("preflight with the test image");
+    let version = common::assert_preflight(&common::runtime().await, "docker").await;
     assert!(version.starts_with("Docker ") && version.contains("(API 1."), "{version}");
-
-    let missing = format!("stampede-missing:{}", common::unique_run_id("pf"));
-    match rt.preflight(&missing).await {
-        Err(e @ RuntimeError::Unavailable { .. }) => {
-            let reason = e.chain();
-            assert!(reason.contains(&missing) && reason.contains("stampede image build"), "{reason}")
-        }
-        other => panic!("expected Unavailable for a missing image, got {other:?}"),
-    }
 }
 
 #[tokio::test]
 async fn launch_failure_leaves_nothing_and_names_the_instance() {
     let rt = common::runtime().await.with_network(DockerNetwork::Bridge);
     let guard = RunGuard::new("fail");
-    let spec = common::spec(
-        &guard.run_id,
-        "stampede-missing:nope",
-        Role::Action,
-        0,
-        Some(0),
-        "127.0.0.1:1",
-    );
-    match rt.launch(&spec).await {
-        Err(e @ RuntimeError::Launch { .. }) => {
-            let RuntimeError::Launch { instance, .. } = &e else { unreachable!() };
-            let reason = e.chain();
-            assert_eq!(instance, "g0-s0-a0");
-            assert!(reason.contains(&format!("stampede-{}-g0-s0-a0", guard.run_id)), "{reason}");
-        }
-        other => panic!("expected a launch error, got {other:?}"),
-    }
+    let reason = common::assert_launch_fails(&rt, &guard.run_id, 0).await;
+    assert!(reason.contains(&format!("stampede-{}-g0-s0-a0", guard.run_id)), "{reason}");
     assert_eq!(common::leftovers(&rt, &guard.run_id).await, (vec![], vec![]));
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bollard::models::{LocalNodeState, SwarmInitRequest};
 use bollard::query_parameters::{
-    InspectContainerOptions, InspectNetworkOptions, InspectServiceOptions, ListServicesOptions, ListTasksOptions,
+    InspectContainerOptions, InspectServiceOptions, ListServicesOptions, ListTasksOptions,
 };
 use stampede_core::measure::Role;
 use stampede_docker::options::{SwarmMapping, SwarmNetwork, SwarmOptions};
@@ -115,15 +115,14 @@ async fn service_per_action_lifecycle_with_task_states() {
     let guard = swarm_guard("swlife");
     let mut listener = CallbackListener::bind().await;
     let rt = runtime().await.with_options(options(SwarmNetwork::Host));
-    let host = rt.callback_host().await.expect("callback host");
-    assert_eq!(host, "127.0.0.1");
-    let spec =
-        common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &format!("{host}:{}", listener.port));
+    let callback = listener.address_for(&rt).await;
+    assert_eq!(callback, format!("127.0.0.1:{}", listener.port));
+    let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &callback);
 
     rt.prepare(&spec).await.expect("prepare");
     let launched = rt.launch(&spec).await.expect("launch");
     assert_eq!(launched.created, Some(launched.started), "Swarm has no start call: started = created");
-    assert!(listener.next(DIAL_BACK).await.is_some(), "the task never dialled back to {host}:{}", listener.port);
+    assert!(listener.next(DIAL_BACK).await.is_some(), "the task never dialled back to {callback}");
     let native = wait_for_running_state(&rt, &launched.handle).await;
     let container = running_container(&rt, &launched.handle).await;
 
@@ -193,22 +192,16 @@ async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everythi
     let network = format!("stampede-{}", guard.run_id);
     let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 0, None, "unused:1");
 
-    rt.prepare(&scenario).await.expect("prepare");
-    rt.prepare(&scenario).await.expect("prepare is idempotent");
-    runtime().await.prepare(&scenario).await.expect("prepare from another process finds it");
-    let net = rt.client().inspect_network(&network, None::<InspectNetworkOptions>).await.expect("overlay exists");
+    let net = common::prepare_network(&rt, &runtime().await, rt.client(), &scenario, &network).await;
     assert_eq!(net.driver.as_deref(), Some("overlay"));
     assert_eq!(net.attachable, Some(true));
-    assert_eq!(net.labels.unwrap_or_default().get("stampede.run"), Some(&guard.run_id));
 
     // Asked before any overlay task exists (docker_gwbridge may not exist yet), and after.
-    let host = rt.callback_host().await.expect("callback host");
-    let callback = format!("{host}:{}", listener.port);
+    let callback = listener.address_for(&rt).await;
     let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 0, None, &callback);
     let s = rt.launch(&scenario).await.expect("launch scenario");
     assert!(listener.next(DIAL_BACK).await.is_some(), "a task on {network} never reached the host at {callback}");
-    let host = rt.callback_host().await.expect("callback host");
-    let callback = format!("{host}:{}", listener.port);
+    let callback = listener.address_for(&rt).await;
     let action = common::spec(&guard.run_id, &image, Role::Action, 0, Some(0), &callback);
     let a = rt.launch(&action).await.expect("launch action");
     assert!(listener.next(DIAL_BACK).await.is_some(), "a task on {network} never reached the host at {callback}");
@@ -221,13 +214,7 @@ async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everythi
         mounts.iter().any(|m| m.target.as_deref() == Some("/var/run/docker.sock")),
         "scenario services get the Docker socket: {mounts:?}"
     );
-    let members = rt
-        .client()
-        .inspect_network(&network, None::<InspectNetworkOptions>)
-        .await
-        .unwrap()
-        .containers
-        .unwrap_or_default();
+    let members = common::network_members(rt.client(), &network).await;
     for h in [&s.handle, &a.handle] {
         let c = running_container(&rt, h).await;
         assert!(members.contains_key(&c), "task container {c} is not on {network}");
@@ -241,20 +228,8 @@ async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everythi
 
 #[tokio::test]
 async fn preflight_names_the_swarm_and_refuses_a_missing_image() {
-    let rt = runtime().await;
-    let image = common::test_image().await;
-    let version = rt.preflight(&image).await.expect("preflight with the test image");
+    let version = common::assert_preflight(&runtime().await, "swarm").await;
     assert!(version.starts_with("Docker ") && version.contains("swarm"), "{version}");
-
-    let missing = format!("stampede-missing:{}", common::unique_run_id("swpf"));
-    match rt.preflight(&missing).await {
-        Err(e @ RuntimeError::Unavailable { .. }) => {
-            let reason = e.chain();
-            assert!(matches!(&e, RuntimeError::Unavailable { runtime, .. } if runtime == "swarm"), "{reason}");
-            assert!(reason.contains(&missing) && reason.contains("stampede image build"), "{reason}")
-        }
-        other => panic!("expected Unavailable for a missing image, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -262,23 +237,8 @@ async fn launch_failures_name_the_instance_and_leave_nothing() {
     let image = common::test_image().await;
     let guard = swarm_guard("swfail");
     let rt = runtime().await.with_options(options(SwarmNetwork::Host));
-    let spec = common::spec(
-        &guard.run_id,
-        "stampede-missing:nope",
-        Role::Action,
-        0,
-        Some(1),
-        "127.0.0.1:1",
-    );
-    match rt.launch(&spec).await {
-        Err(e @ RuntimeError::Launch { .. }) => {
-            let RuntimeError::Launch { instance, .. } = &e else { unreachable!() };
-            let reason = e.chain();
-            assert_eq!(instance, "g0-s0-a1");
-            assert!(reason.contains("stampede-missing:nope"), "{reason}");
-        }
-        other => panic!("expected a launch error, got {other:?}"),
-    }
+    let reason = common::assert_launch_fails(&rt, &guard.run_id, 1).await;
+    assert!(reason.contains("stampede-missing:nope"), "{reason}");
     // A task that can never be placed: the launch returns (Swarm schedules on its own), the task
     // stays pending, and removing the instance leaves nothing.
     let rt = runtime().await.with_options(SwarmOptions { placement: vec!["node.role==worker".into()], ..options(SwarmNetwork::Host) });

@@ -256,12 +256,11 @@ impl KubernetesRuntime {
             labels: Some(run_labels.clone()),
             ..Default::default()
         };
-        let pp = PostParams::default();
         let ns = if self.own_namespace() {
             let ns = names::namespace(run_id);
             self.pacer.acquire().await;
             Api::<Namespace>::all(self.client.clone())
-                .create(&pp, &Namespace { metadata: meta(&ns, None), ..Default::default() })
+                .create(&PostParams::default(), &Namespace { metadata: meta(&ns, None), ..Default::default() })
                 .await
                 .map_err(|source| KubeError::Create { what: format!("namespace {ns}"), source })?;
             ns
@@ -270,9 +269,7 @@ impl KubernetesRuntime {
         };
         // In a namespace of its own the names need no run id; in a shared one they do.
         let rbac_name = if self.own_namespace() { SERVICE_ACCOUNT.to_owned() } else { format!("{SERVICE_ACCOUNT}-{run_id}") };
-        self.pacer.acquire().await;
-        Api::<ServiceAccount>::namespaced(self.client.clone(), &ns)
-            .create(&pp, &ServiceAccount { metadata: meta(SERVICE_ACCOUNT, Some(&ns)), ..Default::default() })
+        self.create_in(&ns, &ServiceAccount { metadata: meta(SERVICE_ACCOUNT, Some(&ns)), ..Default::default() })
             .await
             .or_else(already_exists)
             .map_err(|source| KubeError::Create { what: format!("service account {ns}/{SERVICE_ACCOUNT}"), source })?;
@@ -285,9 +282,7 @@ impl KubernetesRuntime {
                 ..Default::default()
             }]),
         };
-        self.pacer.acquire().await;
-        Api::<Role>::namespaced(self.client.clone(), &ns)
-            .create(&pp, &role)
+        self.create_in(&ns, &role)
             .await
             .map_err(|source| KubeError::Create { what: format!("role {ns}/{rbac_name}"), source })?;
         let binding = RoleBinding {
@@ -300,12 +295,24 @@ impl KubernetesRuntime {
                 ..Default::default()
             }]),
         };
-        self.pacer.acquire().await;
-        Api::<RoleBinding>::namespaced(self.client.clone(), &ns)
-            .create(&pp, &binding)
+        self.create_in(&ns, &binding)
             .await
             .map_err(|source| KubeError::Create { what: format!("role binding {ns}/{rbac_name}"), source })?;
         Ok(ns)
+    }
+
+    /// Creates `object` in namespace `ns`, paced as every create and delete is.
+    async fn create_in<K>(&self, ns: &str, object: &K) -> Result<K, kube::Error>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        self.pacer.acquire().await;
+        Api::<K>::namespaced(self.client.clone(), ns).create(&PostParams::default(), object).await
     }
 
     /// Whether this client may `verb` `resource` (in `ns`): the server's own answer.

@@ -113,24 +113,7 @@ pub fn load_native_states(dir: &Path) -> Result<Vec<NativeStateRecord>, ReportEr
 /// One row per request (only with raw output).
 pub fn write_requests_csv(dir: &Path, rows: &[RequestRecord]) -> Result<PathBuf, ReportError> {
     let path = dir.join(names::REQUESTS_CSV);
-    let empty = RequestRecord {
-        instance_id: String::new(),
-        group: 0,
-        scenario: 0,
-        action: 0,
-        request_id: 0,
-        scheduled_us: 0,
-        sent_us: 0,
-        received_us: None,
-        request_rtt_us: None,
-        service_time_us: None,
-        overhead_us: None,
-        cold: false,
-        outcome: stampede_core::measure::RequestOutcome::Ok,
-        warmup: false,
-        error: None,
-    };
-    write_csv(&path, rows, &empty)?;
+    write_csv(&path, rows, &RequestRecord::default())?;
     Ok(path)
 }
 

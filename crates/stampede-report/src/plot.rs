@@ -9,6 +9,8 @@
 //! No font is embedded or fetched: plotters' SVG backend emits `<text>` with a generic
 //! `sans-serif` family, which the browser resolves locally.
 
+use plotters::chart::MeshStyle;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -63,6 +65,28 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// A chart on `root` over `x` × `y`, with the margin and x-label room every chart shares and
+/// `y_label_width` px for its y labels.
+#[allow(clippy::type_complexity)]
+fn new_chart<'a, 'b, X: AsRangedCoord, Y: AsRangedCoord>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    y_label_width: u32,
+    x: X,
+    y: Y,
+) -> Result<ChartContext<'a, SVGBackend<'b>, Cartesian2d<X::CoordDescType, Y::CoordDescType>>, String> {
+    ChartBuilder::on(root).margin(12).x_label_area_size(42).y_label_area_size(y_label_width).build_cartesian_2d(x, y).map_err(err)
+}
+
+/// Draws a chart's mesh, once the chart has configured its axes, in the style every chart
+/// shares: faint grid lines, 13 px labels.
+fn draw_mesh<X, Y>(mesh: &mut MeshStyle<'_, '_, X, Y, SVGBackend<'_>>) -> PlotResult
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+{
+    mesh.light_line_style(BLACK.mix(0.05)).label_style(("sans-serif", 13)).draw().map_err(err)
+}
+
 /// Draw into a fresh SVG of `WIDTH × height` and return its text.
 fn svg(height: u32, draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> PlotResult) -> Result<String, String> {
     let mut buf = String::new();
@@ -109,22 +133,15 @@ fn positive_range(series: &[Series]) -> (f64, f64) {
 pub fn cdf_chart(x_desc: &str, series: &[Series]) -> Result<String, String> {
     let (lo, hi) = positive_range(series);
     svg(360, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(56)
-            .build_cartesian_2d((lo..hi).log_scale(), 0f64..1.02f64)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc("fraction ≤ x")
-            .x_label_formatter(&log_ms_label)
-            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-            .light_line_style(BLACK.mix(0.05))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+        let mut chart = new_chart(root, 56, (lo..hi).log_scale(), 0f64..1.02f64)?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc("fraction ≤ x")
+                .x_label_formatter(&log_ms_label)
+                .y_label_formatter(&|v| format!("{:.0}%", v * 100.0)),
+        )?;
         for s in series {
             let mut steps = Vec::with_capacity(s.points.len() * 2 + 1);
             let mut prev = 0.0;
@@ -159,23 +176,16 @@ pub fn timeline_chart(rows: &[TimelineRow], x_desc: &str, y_desc: &str) -> Resul
     // About 1 px per row, never shorter than a normal chart, never absurdly tall.
     let height = (n as u32).clamp(240, 1200) + 70;
     svg(height, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..x_max, 0f64..n as f64)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&ms_label)
-            .light_line_style(BLACK.mix(0.05))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+        let mut chart = new_chart(root, 56, 0f64..x_max, 0f64..n as f64)?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_labels(0)
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                .x_label_formatter(&ms_label),
+        )?;
         let top = n as f64;
         let bars = rows.iter().enumerate().flat_map(|(i, r)| {
             let (y0, y1) = (top - i as f64 - 1.0, top - i as f64);
@@ -197,20 +207,8 @@ pub fn line_chart(x_desc: &str, y_desc: &str, series: &[Series], areas: bool, x_
     let x_min = pts().map(|p| p.0).fold(f64::MAX, f64::min).min(0.0);
     let y_max = pts().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.1;
     svg(300, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x_min..x_max, 0f64..y_max)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .light_line_style(BLACK.mix(0.05))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+        let mut chart = new_chart(root, 56, x_min..x_max, 0f64..y_max)?;
+        draw_mesh(chart.configure_mesh().x_desc(x_desc).y_desc(y_desc))?;
         for s in series {
             if areas {
                 chart
@@ -230,21 +228,8 @@ pub fn scatter_chart(x_desc: &str, y_desc: &str, points: &[Series], lines: &[Ser
     let x_max = all().map(|p| p.0).fold(0.0, f64::max).max(1.0) * 1.05;
     let y_max = all().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.1;
     svg(360, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(72)
-            .build_cartesian_2d(-0.5f64..x_max, 0f64..y_max)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .y_label_formatter(&ms_label)
-            .light_line_style(BLACK.mix(0.05))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+        let mut chart = new_chart(root, 72, -0.5f64..x_max, 0f64..y_max)?;
+        draw_mesh(chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).y_label_formatter(&ms_label))?;
         for s in points {
             let c = s.color;
             chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.mix(0.6).filled()))).map_err(err)?;
@@ -278,23 +263,16 @@ pub fn bar_chart(x_desc: &str, bars: &[StackedBar]) -> Result<String, String> {
     };
     let longest = bars.iter().map(|b| b.label.chars().count()).max().unwrap_or(4) as u32;
     svg(60 + 40 * n as u32 + 40, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size((longest * 7 + 16).clamp(60, 360))
-            .build_cartesian_2d(0f64..x_max, -0.5f64..n as f64 - 0.5)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(n * 2 + 1)
-            .y_label_formatter(&label_of)
-            .x_desc(x_desc)
-            .x_label_formatter(&ms_label)
-            .light_line_style(BLACK.mix(0.05))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+        let mut chart = new_chart(root, (longest * 7 + 16).clamp(60, 360), 0f64..x_max, -0.5f64..n as f64 - 0.5)?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_labels(n * 2 + 1)
+                .y_label_formatter(&label_of)
+                .x_desc(x_desc)
+                .x_label_formatter(&ms_label),
+        )?;
         let rects = bars.iter().enumerate().flat_map(|(i, b)| {
             let y = (n - 1 - i) as f64;
             let mut x = 0.0;
@@ -347,23 +325,16 @@ pub fn band_chart(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.max)).filter(|v| v.is_finite()).fold(0.0, f64::max);
     let y_max = if y_max > 0.0 { y_max * 1.12 } else { 1.0 };
     svg(320, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(64)
-            .build_cartesian_2d((x_lo - pad)..(x_hi + pad), 0f64..y_max)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            // The swept values are the only x ticks worth a label: drawn below, one per value.
-            .x_labels(0)
-            .disable_x_mesh()
-            .light_line_style(BLACK.mix(0.05))
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+        let mut chart = new_chart(root, 64, (x_lo - pad)..(x_hi + pad), 0f64..y_max)?;
+        draw_mesh(
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                // The swept values are the only x ticks worth a label: drawn below, one per value.
+                .x_labels(0)
+                .disable_x_mesh(),
+        )?;
         for s in series {
             let c = s.color;
             let mut band: Vec<(f64, f64)> = s.points.iter().map(|p| (p.x, p.max)).collect();

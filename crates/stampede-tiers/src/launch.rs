@@ -174,39 +174,80 @@ impl Launcher {
 /// Record the start-latency metric and its phases for one instance that became ready.
 pub fn record_start_metrics(m: &mut Metrics, r: &InstanceRecord) {
     let (Some(req), Some(ready)) = (r.requested_us, r.ready_us) else { return };
-    m.record(names::START_LATENCY, ready - req);
-    if let Some(q) = r.queued_us {
-        m.record(names::PHASE_QUEUE, req - q);
-    }
-    if let Some(c) = r.created_us {
-        m.record(names::PHASE_CREATE, c - req);
-    }
-    if let Some(s) = r.started_us {
-        m.record(names::PHASE_START, s - r.created_us.unwrap_or(req));
-        if let Some(c) = r.connected_us {
-            m.record(names::PHASE_BOOT, c - s);
-        }
-        if let Some(e) = r.process_entry_us {
-            m.record(names::PHASE_ENTRY, e - s);
-        }
-        if let Some(n) = r.runtime_started_us {
-            m.record(names::RUNTIME_START_SKEW, (n - s).abs());
-        }
-    }
-    // Docker's start call returns only after the process is up (often after it connected),
-    // so started → connected can be ~0; the runtime's own start time shows the real boot.
-    if let (Some(n), Some(c)) = (r.runtime_started_us, r.connected_us) {
-        m.record(names::PHASE_RUNTIME_BOOT, c - n);
-    }
-    // The child's own clock splits the start at the moment its process ran, whatever the
-    // runtime's API calls returned when: the runtime's share before, ours after.
-    if let Some(e) = r.process_entry_us {
-        m.record(names::PHASE_TO_ENTRY, e - r.created_us.unwrap_or(req));
-        if let Some(c) = r.connected_us {
-            m.record(names::PHASE_ENTRY_TO_CONNECT, c - e);
+    // Runtimes with one launch call (no separate create) start from the request.
+    let created = Some(r.created_us.unwrap_or(req));
+    // Each phase runs from one moment to another, and is recorded when both are known.
+    let phases = [
+        (names::START_LATENCY, Some(req), Some(ready)),
+        (names::PHASE_QUEUE, r.queued_us, Some(req)),
+        (names::PHASE_CREATE, Some(req), r.created_us),
+        (names::PHASE_START, created, r.started_us),
+        (names::PHASE_BOOT, r.started_us, r.connected_us),
+        (names::PHASE_ENTRY, r.started_us, r.process_entry_us),
+        // Docker's start call returns only after the process is up (often after it connected),
+        // so started → connected can be ~0; the runtime's own start time shows the real boot.
+        (names::PHASE_RUNTIME_BOOT, r.runtime_started_us, r.connected_us),
+        // The child's own clock splits the start at the moment its process ran, whatever the
+        // runtime's API calls returned when: the runtime's share before, ours after.
+        (names::PHASE_TO_ENTRY, created, r.process_entry_us),
+        (names::PHASE_ENTRY_TO_CONNECT, r.process_entry_us, r.connected_us),
+        (names::PHASE_INIT, r.connected_us, Some(ready)),
+    ];
+    for (metric, from, to) in phases {
+        if let (Some(from), Some(to)) = (from, to) {
+            m.record(metric, to - from);
         }
     }
-    if let Some(c) = r.connected_us {
-        m.record(names::PHASE_INIT, ready - c);
+    // Not a phase: how far our `started` is from the runtime's own start time, either way.
+    if let (Some(s), Some(n)) = (r.started_us, r.runtime_started_us) {
+        m.record(names::RUNTIME_START_SKEW, (n - s).abs());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(r: &InstanceRecord) -> Vec<(String, u64)> {
+        let mut m = Metrics::new();
+        record_start_metrics(&mut m, r);
+        m.names().map(|n| (n.to_owned(), m.get(n).unwrap().max())).collect()
+    }
+
+    /// Each phase is the time between its two moments; without a create call the start phase
+    /// begins at the request, and a moment never seen drops only the phases that need it.
+    #[test]
+    fn start_phases_are_the_times_between_their_moments() {
+        let full = InstanceRecord {
+            queued_us: Some(40),
+            requested_us: Some(100),
+            created_us: Some(150),
+            started_us: Some(300),
+            runtime_started_us: Some(280),
+            process_entry_us: Some(320),
+            connected_us: Some(400),
+            ready_us: Some(450),
+            ..Default::default()
+        };
+        let one_call = InstanceRecord { created_us: None, process_entry_us: None, runtime_started_us: None, ..full.clone() };
+        // Each metric: (recorded for `full`, for `one_call`).
+        let want = [
+            (names::PHASE_BOOT, 100, Some(100)),
+            (names::PHASE_CREATE, 50, None),
+            (names::PHASE_ENTRY, 20, None),
+            (names::PHASE_ENTRY_TO_CONNECT, 80, None),
+            (names::PHASE_INIT, 50, Some(50)),
+            (names::PHASE_QUEUE, 60, Some(60)),
+            (names::PHASE_RUNTIME_BOOT, 120, None),
+            (names::PHASE_START, 150, Some(200)),
+            (names::PHASE_TO_ENTRY, 170, None),
+            (names::RUNTIME_START_SKEW, 20, None),
+            (names::START_LATENCY, 350, Some(350)),
+        ];
+        assert_eq!(recorded(&full), want.iter().map(|&(n, v, _)| (n.to_owned(), v)).collect::<Vec<_>>());
+        assert_eq!(recorded(&one_call), want.iter().filter_map(|&(n, _, v)| Some((n.to_owned(), v?))).collect::<Vec<_>>());
+
+        let not_ready = InstanceRecord { ready_us: None, ..full };
+        assert!(recorded(&not_ready).is_empty());
     }
 }

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use bollard::models::{Network, NetworkContainer};
+use bollard::query_parameters::InspectNetworkOptions;
 use stampede_core::measure::Role;
 use stampede_docker::DockerRuntime;
 use stampede_runtime::{env, LaunchSpec, Runtime, RuntimeError};
@@ -123,6 +125,60 @@ pub async fn leftovers(rt: &DockerRuntime, run_id: &str) -> (Vec<String>, Vec<St
     )
 }
 
+/// The preflight of runtime `name`: with the test image it answers the engine's version
+/// (returned, for each runtime's own checks); with an image that does not exist it is
+/// `Unavailable`, saying which image and how to build it.
+pub async fn assert_preflight(rt: &impl Runtime, name: &str) -> String {
+    let version = rt.preflight(&test_image().await).await.expect("preflight with the test image");
+    let missing = format!("stampede-missing:{}", unique_run_id("pf"));
+    match rt.preflight(&missing).await {
+        Err(e @ RuntimeError::Unavailable { .. }) => {
+            let reason = e.chain();
+            assert!(matches!(&e, RuntimeError::Unavailable { runtime, .. } if runtime == name), "{reason}");
+            assert!(reason.contains(&missing) && reason.contains("stampede image build"), "{reason}")
+        }
+        other => panic!("expected Unavailable for a missing image, got {other:?}"),
+    }
+    version
+}
+
+/// An action of `run_id` whose image does not exist fails to launch on `rt`, as a launch error
+/// of its own instance. Returns the error's whole chain, for each runtime's own checks.
+pub async fn assert_launch_fails(rt: &impl Runtime, run_id: &str, action: u32) -> String {
+    let spec = spec(run_id, "stampede-missing:nope", Role::Action, 0, Some(action), "127.0.0.1:1");
+    match rt.launch(&spec).await {
+        Err(e @ RuntimeError::Launch { .. }) => {
+            let RuntimeError::Launch { instance, .. } = &e else { unreachable!() };
+            assert_eq!(instance, &spec.instance_id);
+            e.chain()
+        }
+        other => panic!("expected a launch error, got {other:?}"),
+    }
+}
+
+/// Preparing `spec`'s network is idempotent: twice on `rt`, then once on `other`, a second
+/// runtime as a scenario's own (in its container) would be, which finds the network already
+/// there. Returns the network as the engine describes it, after checking its run label.
+pub async fn prepare_network(
+    rt: &impl Runtime,
+    other: &impl Runtime,
+    client: &bollard::Docker,
+    spec: &LaunchSpec,
+    network: &str,
+) -> Network {
+    rt.prepare(spec).await.expect("prepare");
+    rt.prepare(spec).await.expect("prepare is idempotent");
+    other.prepare(spec).await.expect("prepare from another process finds the network");
+    let net = client.inspect_network(network, None::<InspectNetworkOptions>).await.expect("the network exists");
+    assert_eq!(net.labels.clone().unwrap_or_default().get("stampede.run"), Some(&spec.run_id));
+    net
+}
+
+/// The containers attached to `network`, by container ID.
+pub async fn network_members(client: &bollard::Docker, network: &str) -> HashMap<String, NetworkContainer> {
+    client.inspect_network(network, None::<InspectNetworkOptions>).await.unwrap().containers.unwrap_or_default()
+}
+
 /// A TCP server on all interfaces that accepts connections, holds them open (an instance that
 /// dialled back then waits, as the real one waits for its handshake) and reports each peer.
 pub struct CallbackListener {
@@ -143,6 +199,13 @@ impl CallbackListener {
             }
         });
         Self { port, connected }
+    }
+
+    /// `host:port` at which `rt`'s instances reach this listener (through the runtime's
+    /// callback host).
+    pub async fn address_for(&self, rt: &impl Runtime) -> String {
+        let host = rt.callback_host().await.expect("callback host");
+        format!("{host}:{}", self.port)
     }
 
     /// Wait for the next instance to dial back; `None` after `within`.
