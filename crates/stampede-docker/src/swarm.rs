@@ -24,8 +24,17 @@
 //!   the task's own `Status.Timestamp` (when Swarm entered it, not when we saw it); `new` comes
 //!   from the task's `CreatedAt`. A state that lasted less than one poll (typically `accepted`,
 //!   sometimes `preparing`) is absent, never guessed. Tracking ends when the task runs or ends.
-//! - **Control.** Single node: the task's container is a container of the local engine, so
-//!   pause/resume/kill act on it through the Docker API ([`DockerRuntime`]). Kill leaves the task
+//! - **Nodes.** [`Place`] (read at connect) says how many nodes the swarm has and which one this
+//!   engine is. On more than one, a host-networked child dials its parent at the parent's node
+//!   address in the swarm (used when it is this process's own, else the driver needs
+//!   `--advertise`); scenarios are constrained to managers (they create services) and actions to
+//!   their scenario's node unless `actions = "spread"`. `preflight` checks with a global probe
+//!   service that the image ID is on every eligible node; `portable_image` hands scenarios the
+//!   ID. An instance whose link dropped on a node the swarm then reports down is "node lost"
+//!   (`why_lost`, which waits a few dispatcher heartbeats for the verdict).
+//! - **Control.** The task's container is a container of this node's engine (actions run with
+//!   their scenario by default), so pause/resume/kill act on it through the Docker API
+//!   ([`DockerRuntime`]). Kill leaves the task
 //!   `failed`; with restart condition `none` Swarm does not replace it. Remove deletes the service
 //!   (its container goes asynchronously; `remove_run` waits for it). A scenario whose driver is
 //!   gone deletes its own service (`remove_self`, named in `STAMPEDE_SELF`).
