@@ -171,8 +171,10 @@ fn restart_daemon() {
     assert_eq!(signal(pid, libc::SIGTERM), 0);
     wait_until(Duration::from_secs(90), "dockerd to stop", || (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(()));
     let log = std::fs::File::create(std::env::temp_dir().join("stampede-test-dockerd.log")).unwrap();
-    // Its own session, so it outlives this test and no terminal signal reaches it.
-    Command::new("setsid")
+    // Its own session, so it outlives this test and no terminal signal reaches it. Never waited
+    // for: the daemon is the machine's, not a child of this test.
+    #[allow(clippy::zombie_processes)]
+    let _daemon = Command::new("setsid")
         .args(&argv)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().unwrap())

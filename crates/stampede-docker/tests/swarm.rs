@@ -54,6 +54,7 @@ fn options(network: SwarmNetwork) -> SwarmOptions {
         restart_condition: "none".into(),
         update_parallelism: 0,
         placement: vec!["node.role==manager".into()],
+        ..SwarmOptions::default()
     }
 }
 
