@@ -377,6 +377,11 @@ pub fn case_child_exits_at_once(t: &Target, within: Duration) -> (Vec<String>, V
 /// A run of `args` (after `run`) in the background with its live endpoint, writing to
 /// `dir/r`; returns (child, results folder, run id, metrics address).
 pub fn start_live(dir: &Path, args: &[&str]) -> (Child, PathBuf, String, String) {
+    start_live_with(dir, args, &[])
+}
+
+/// [`start_live`] with `env` set for the driver (e.g. `DOCKER_HOST` of another engine).
+pub fn start_live_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, PathBuf, String, String) {
     let out = dir.join("r");
     let addr_file = dir.join("metrics-addr");
     let mut all = vec!["run"];
@@ -389,7 +394,12 @@ pub fn start_live(dir: &Path, args: &[&str]) -> (Child, PathBuf, String, String)
         "--metrics-addr-file",
         addr_file.to_str().unwrap(),
     ]);
-    let child = spawn(&all);
+    let child = stampede(&all)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn stampede");
     let run_id = wait_run_id(&out, Duration::from_secs(30));
     let addr =
         wait_until(Duration::from_secs(30), "the metrics address file", || std::fs::read_to_string(&addr_file).ok());

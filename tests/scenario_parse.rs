@@ -149,6 +149,8 @@ fn full_file_sets_every_field() {
             "restart_condition": "on-failure",
             "update_parallelism": 2,
             "placement": ["node.role==manager"],
+            "actions": "spread",
+            "action_placement": ["node.labels.zone==a"],
         })
     );
 
@@ -571,6 +573,22 @@ fn a_pause_step_on_a_runtime_that_cannot_pause_is_refused_at_its_line() {
     assert!(lines[0].starts_with("t.toml:5: group[0].steps[0].kind: group \"group-0\" runs its actions on the nopause runtime (set at line 2), which cannot pause and resume instances"), "{}", lines[0]);
     assert!(lines[1].starts_with("t.toml:9: group[0].steps[1].kind:"), "{}", lines[1]);
     assert!(lines[1].contains("cannot kill one instance"), "{}", lines[1]);
+}
+
+#[test]
+fn pause_and_kill_steps_are_refused_when_swarm_actions_spread_over_nodes() {
+    let text = "[[group]]\nruntime = \"swarm\"\nrequests = 4\nswarm = { actions = \"spread\" }\n[[group.steps]]\nkind = \"pause\"\n\
+                after_requests = 1\nduration = \"1s\"\n[[group.steps]]\nkind = \"kill\"\nafter_requests = 2\n";
+    let err = from_str(text, Some(Path::new("t.toml")), &Overrides::default(), &catalog()).unwrap_err();
+    let lines: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("t.toml:6: group[0].steps[0].kind: group \"group-0\" runs its actions on the swarm runtime"), "{}", lines[0]);
+    for l in &lines {
+        assert!(l.contains("actions = \"spread\"") && l.contains("with_scenario"), "names the option and the fix: {l}");
+    }
+    // The default placement keeps them.
+    let kept = text.replace("swarm = { actions = \"spread\" }\n", "");
+    assert!(from_str(&kept, None, &Overrides::default(), &catalog()).is_ok());
 }
 
 #[test]

@@ -107,15 +107,7 @@ pub(crate) fn read_docker(t: &mut OptionsTable<'_>) -> DockerOptions {
 }
 
 pub(crate) fn read_swarm(t: &mut OptionsTable<'_>) -> SwarmOptions {
-    t.allow(&[
-        "network",
-        "mapping",
-        "restart_condition",
-        "update_parallelism",
-        "placement",
-        "actions",
-        "action_placement",
-    ]);
+    t.allow(&["network", "mapping", "restart_condition", "update_parallelism", "placement", "actions", "action_placement"]);
     let mut o = SwarmOptions::default();
     if let Some(n) = t.keyword("network", &[("host", SwarmNetwork::Host), ("overlay", SwarmNetwork::Overlay)]) {
         o.network = n;

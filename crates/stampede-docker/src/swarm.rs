@@ -83,9 +83,13 @@ const TRACK_AT_MOST: Duration = Duration::from_secs(600);
 const CONTAINERS_GONE_WITHIN: Duration = Duration::from_secs(20);
 /// How long `remove_run` retries removing an overlay network that tasks still hold.
 const NETWORK_FREED_WITHIN: Duration = Duration::from_secs(15);
-/// How many dispatcher heartbeats `why_lost` watches a node for: the manager marks a node down
-/// after missing about three (its grace is a multiple of the period, with jitter).
-const NODE_DOWN_WITHIN: f64 = 4.0;
+/// How many dispatcher heartbeats (plus [`NODE_DOWN_SLACK`]) `why_lost` watches a node for:
+/// the manager marks a node down after missing about three (a multiple of the period, with
+/// jitter), counted from when its engine stopped answering — which, when the engine shuts down
+/// cleanly, is a second or two after its containers' connections dropped. A lost instance on a
+/// node that stays up is recorded that much later (5 s heartbeats: 32 s).
+const NODE_DOWN_WITHIN: f64 = 6.0;
+const NODE_DOWN_SLACK: Duration = Duration::from_secs(2);
 /// How long the image check on every node may take (a probe task per node runs `--version`).
 const IMAGE_CHECK_WITHIN: Duration = Duration::from_secs(30);
 /// Stop grace of task containers: the tiers stop instances themselves before removing them, so
@@ -874,7 +878,7 @@ impl Runtime for SwarmRuntime {
             return None;
         }
         let heartbeat = self.heartbeat().await;
-        let deadline = Instant::now() + heartbeat.mul_f64(NODE_DOWN_WITHIN) + Duration::from_secs(1);
+        let deadline = Instant::now() + heartbeat.mul_f64(NODE_DOWN_WITHIN) + NODE_DOWN_SLACK;
         loop {
             let tracked = self.tracker.lock().services.get(&h.id).and_then(|t| t.node_id.clone());
             let node_id = match tracked {
