@@ -119,9 +119,10 @@ fn scenario_nodes(rows: &[BTreeMap<String, String>]) -> BTreeMap<String, String>
     rows.iter().filter(|r| r["role"] == "scenario").map(|r| (r["scenario"].clone(), r["node"].clone())).collect()
 }
 
-/// One run over three nodes, with `swarm` as the group's swarm table; returns its results,
-/// instance rows and run id after checking what every multi-node run must show.
-fn run_over_three_nodes(swarm: &str) -> (serde_json::Value, Vec<BTreeMap<String, String>>, String) {
+/// One run over three nodes, with `swarm` as the group's swarm table, checked for what every
+/// multi-node run must show; returns how many actions ran on another node than their scenario.
+fn run_over_three_nodes(swarm: &str) -> usize {
+    let _serial = serial();
     let c = cluster();
     let dir = tempdir();
     let out = dir.path().join("r");
@@ -169,30 +170,22 @@ fn run_over_three_nodes(swarm: &str) -> (serde_json::Value, Vec<BTreeMap<String,
     // Spread by the scheduler, one scenario on each node.
     let on: BTreeSet<String> = scenario_nodes(&rows).into_values().collect();
     assert_eq!(on, nodes, "scenarios on every node");
-    let run_id = r["run"]["id"].as_str().unwrap().to_owned();
-    c.assert_nothing_left(&run_id, &[1, 2, 3]);
-    (r, rows, run_id)
+    let run_id = r["run"]["id"].as_str().unwrap();
+    c.assert_nothing_left(run_id, &[1, 2, 3]);
+    rows.iter().filter(|r| r["role"] == "action" && r["node"] != scenario_at[&r["scenario"]]).count()
 }
 
 #[test]
 #[ignore = "needs root: builds a three-node swarm from network namespaces (scripts/test runs it)"]
 fn actions_spread_over_three_nodes_reach_their_scenarios_on_other_nodes() {
-    let _serial = serial();
-    let (_, rows, _) = run_over_three_nodes("{ actions = \"spread\" }");
-    let scenario_at = scenario_nodes(&rows);
-    let away = rows.iter().filter(|r| r["role"] == "action" && r["node"] != scenario_at[&r["scenario"]]).count();
-    assert!(away > 0, "some actions ran on another node than their scenario: {rows:?}");
+    let away = run_over_three_nodes("{ actions = \"spread\" }");
+    assert!(away > 0, "some actions ran on another node than their scenario");
 }
 
 #[test]
 #[ignore = "needs root: builds a three-node swarm from network namespaces (scripts/test runs it)"]
 fn actions_run_on_their_scenarios_node_by_default() {
-    let _serial = serial();
-    let (_, rows, _) = run_over_three_nodes("{}");
-    let scenario_at = scenario_nodes(&rows);
-    for r in rows.iter().filter(|r| r["role"] == "action") {
-        assert_eq!(r["node"], scenario_at[&r["scenario"]], "{r:?}");
-    }
+    assert_eq!(run_over_three_nodes("{}"), 0, "every action on its scenario's node");
 }
 
 /// Starts node `n` again when dropped, so a failed assertion leaves the cluster whole.
@@ -257,28 +250,22 @@ fn case_node_lost(swarm: &str) {
     let lost_name = c.get(&format!("NODE{lost}_NAME"));
     let node_lost = format!("node lost: {lost_name} is down");
     let rows = instances(&out);
-    let mut lost_scenarios = 0;
-    for row in rows.iter().filter(|r| r["role"] == "scenario") {
+    // What ran on the lost node failed with it; elsewhere scenarios reported and actions (those
+    // of surviving scenarios: a lost scenario's have no rows) answered all 150.
+    let (mut lost_scenarios, mut lost_actions) = (0, 0);
+    for row in &rows {
+        let scenario = row["role"] == "scenario";
         if row["node"] == lost_name {
-            lost_scenarios += 1;
+            *(if scenario { &mut lost_scenarios } else { &mut lost_actions }) += 1;
             assert_eq!(row["outcome"], "failed", "{row:?}");
             assert!(row["error"].starts_with(&node_lost), "{row:?}");
-        } else {
+        } else if scenario {
             assert_eq!(row["outcome"], "ready", "{row:?}");
-        }
-    }
-    assert_eq!(lost_scenarios, scenarios_there);
-    // Actions reported by surviving scenarios: lost with the node, or answered all 150.
-    let mut lost_actions = 0;
-    for row in rows.iter().filter(|r| r["role"] == "action") {
-        if row["node"] == lost_name {
-            lost_actions += 1;
-            assert_eq!(row["outcome"], "failed", "{row:?}");
-            assert!(row["error"].starts_with(&node_lost), "{row:?}");
         } else {
             assert_eq!((row["outcome"].as_str(), row["requests_ok"].as_str()), ("ready", "150"), "{row:?}");
         }
     }
+    assert_eq!(lost_scenarios, scenarios_there);
     // A lost scenario takes its actions (wherever they ran) with it, without rows of their own.
     let n = |k: &str| acc[k].as_u64().unwrap();
     assert_eq!(n("instances_failed"), lost_scenarios as u64 * 11 + lost_actions, "{acc}");

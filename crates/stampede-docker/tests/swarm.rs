@@ -141,7 +141,13 @@ async fn service_per_action_lifecycle_with_task_states() {
     assert_eq!(cs.labels.unwrap_or_default().get("stampede.role").map(String::as_str), Some("action"));
     assert!(cs.mounts.unwrap_or_default().is_empty(), "actions get no Docker socket");
     assert_eq!(task.restart_policy.and_then(|r| r.condition).map(|c| c.to_string()).as_deref(), Some("none"));
-    assert_eq!(task.placement.and_then(|p| p.constraints), Some(vec!["node.role==manager".to_owned()]));
+    // The group's own constraint, then the action's: on the node of the scenario launching it
+    // (this engine's), the default `actions = "with_scenario"`.
+    let node = rt.client().info().await.expect("info").swarm.and_then(|s| s.node_id).expect("a swarm node ID");
+    assert_eq!(
+        task.placement.and_then(|p| p.constraints),
+        Some(vec!["node.role==manager".to_owned(), format!("node.id=={node}")])
+    );
     let inspected = rt.client().inspect_container(&container, None::<InspectContainerOptions>).await.unwrap();
     assert_eq!(inspected.config.and_then(|c| c.labels).unwrap_or_default().get("stampede.run"), Some(&guard.run_id));
     assert_eq!(inspected.host_config.and_then(|h| h.network_mode).as_deref(), Some("host"));
