@@ -252,7 +252,7 @@ fn case_node_lost(swarm: &str) {
     let rows = instances(&out);
     // What ran on the lost node failed with it; elsewhere scenarios reported and actions (those
     // of surviving scenarios: a lost scenario's have no rows) answered all 150.
-    let (mut lost_scenarios, mut lost_actions) = (0, 0);
+    let (mut lost_scenarios, mut lost_actions) = (0usize, 0usize);
     for row in &rows {
         let scenario = row["role"] == "scenario";
         if row["node"] == lost_name {
@@ -268,7 +268,7 @@ fn case_node_lost(swarm: &str) {
     assert_eq!(lost_scenarios, scenarios_there);
     // A lost scenario takes its actions (wherever they ran) with it, without rows of their own.
     let n = |k: &str| acc[k].as_u64().unwrap();
-    assert_eq!(n("instances_failed"), lost_scenarios as u64 * 11 + lost_actions, "{acc}");
+    assert_eq!(n("instances_failed"), (lost_scenarios * 11 + lost_actions) as u64, "{acc}");
     assert!(n("requests_ok") > 0, "{acc}");
     c.assert_nothing_left(&run_id, &[1, 2]);
 
