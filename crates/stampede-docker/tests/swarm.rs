@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bollard::models::{LocalNodeState, SwarmInitRequest};
 use bollard::query_parameters::{
-    InspectContainerOptions, InspectServiceOptions, ListServicesOptions, ListTasksOptions,
+    InspectContainerOptions, InspectNetworkOptions, InspectServiceOptions, ListServicesOptions, ListTasksOptions,
 };
 use stampede_core::measure::Role;
 use stampede_docker::options::{SwarmMapping, SwarmNetwork, SwarmOptions};
@@ -199,7 +199,14 @@ async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everythi
     let network = format!("stampede-{}", guard.run_id);
     let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 0, None, "unused:1");
 
-    let net = common::prepare_network(&rt, &runtime().await, rt.client(), &scenario, &network).await;
+    let mut net = common::prepare_network(&rt, &runtime().await, rt.client(), &scenario, &network).await;
+    // A swarm network's driver shows once the manager's allocator has taken it, just after the
+    // create returns.
+    let t0 = Instant::now();
+    while net.driver.as_deref().unwrap_or_default().is_empty() && t0.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        net = rt.client().inspect_network(&network, None::<InspectNetworkOptions>).await.expect("the network exists");
+    }
     assert_eq!(net.driver.as_deref(), Some("overlay"));
     assert_eq!(net.attachable, Some(true));
 
