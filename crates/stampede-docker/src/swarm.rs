@@ -119,6 +119,9 @@ struct Place {
     /// The address this node advertises to the swarm (`--advertise-addr`): routable from every
     /// other node, so that is where a child on another node dials a host-networked parent.
     node_addr: String,
+    /// The swarm's dispatcher heartbeat (how soon a lost node is reported down), read only on
+    /// more than one node.
+    heartbeat: Duration,
 }
 
 impl Place {
@@ -286,14 +289,6 @@ fn unavailable(source: impl Into<stampede_runtime::BoxError>) -> RuntimeError {
     RuntimeError::Unavailable { runtime: crate::SWARM.to_owned(), source: source.into() }
 }
 
-/// Whether `addr` is an address of this network namespace (binding to it succeeds).
-fn is_local(addr: &str) -> bool {
-    addr.parse::<std::net::IpAddr>().is_ok_and(|ip| match std::net::TcpListener::bind((ip, 0)) {
-        Ok(_) => true,
-        Err(e) => e.kind() != std::io::ErrorKind::AddrNotAvailable,
-    })
-}
-
 /// `stampede-<run>`: the run's overlay network.
 pub fn overlay_name(run_id: &str) -> String {
     format!("stampede-{run_id}")
@@ -366,7 +361,11 @@ impl SwarmRuntime {
                 nodes: swarm.nodes.unwrap_or(0).max(0) as u32,
                 node_id: swarm.node_id.unwrap_or_default(),
                 node_addr: swarm.node_addr.unwrap_or_default(),
+                heartbeat: Duration::ZERO,
             };
+            if self.place.multi_node() {
+                self.place.heartbeat = self.heartbeat().await;
+            }
         }
         self
     }
@@ -794,7 +793,8 @@ impl Runtime for SwarmRuntime {
             // process runs on the node (a host-networked scenario task, a driver on a manager).
             // Anywhere else (a bridged container, a machine outside the swarm) only the user
             // knows an address the nodes reach: `--advertise`.
-            (SelfLocation::Host, _) if self.place.multi_node() && is_local(&self.place.node_addr) => {
+            (SelfLocation::Host, _) if self.place.multi_node()
+                && self.place.node_addr.parse().is_ok_and(stampede_runtime::is_local_address) => {
                 Ok(self.place.node_addr.clone())
             }
             (SelfLocation::Host | SelfLocation::Container { .. }, SwarmNetwork::Host) if self.place.multi_node() => Err(format!(
@@ -877,28 +877,17 @@ impl Runtime for SwarmRuntime {
         if !self.place.multi_node() {
             return None;
         }
-        let heartbeat = self.heartbeat().await;
-        let deadline = Instant::now() + heartbeat.mul_f64(NODE_DOWN_WITHIN) + NODE_DOWN_SLACK;
+        let deadline = Instant::now() + self.place.heartbeat.mul_f64(NODE_DOWN_WITHIN) + NODE_DOWN_SLACK;
+        let tracked = self.tracker.lock().services.get(&h.id).and_then(|t| t.node_id.clone());
+        let node_id = match tracked {
+            Some(n) => n,
+            None => self.tasks_of(&h.id).await.ok().and_then(newest).and_then(|t| t.node_id)?,
+        };
         loop {
-            let tracked = self.tracker.lock().services.get(&h.id).and_then(|t| t.node_id.clone());
-            let node_id = match tracked {
-                Some(n) => Some(n),
-                None => self.tasks_of(&h.id).await.ok().and_then(newest).and_then(|t| t.node_id),
-            };
-            let node = match &node_id {
-                Some(id) => self.client().inspect_node(id).await.ok(),
-                None => None,
-            };
-            let state = node.as_ref().and_then(|n| n.status.as_ref()).and_then(|s| s.state);
-            match state {
+            let node = self.client().inspect_node(&node_id).await.ok();
+            match node.and_then(|n| n.status).and_then(|s| s.state) {
                 Some(NodeState::READY) | None => {}
-                Some(state) => {
-                    let name = match &node_id {
-                        Some(id) => self.node_name(id).await,
-                        None => "?".to_owned(),
-                    };
-                    return Some(format!("node lost: {name} is {state}"));
-                }
+                Some(state) => return Some(format!("node lost: {} is {state}", self.node_name(&node_id).await)),
             }
             if Instant::now() >= deadline {
                 return None;

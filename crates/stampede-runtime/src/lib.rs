@@ -152,6 +152,16 @@ impl RuntimeError {
     }
 }
 
+/// Whether `ip` is an address of this network namespace: binding to it succeeds (or fails for
+/// another reason than "not available", such as permissions). Where a server could listen for
+/// children dialling that address.
+pub fn is_local_address(ip: std::net::IpAddr) -> bool {
+    match std::net::TcpListener::bind((ip, 0)) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::AddrNotAvailable,
+    }
+}
+
 /// An error and its causes on one line: `launching x failed: creating container y failed: …`.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();

@@ -134,15 +134,13 @@ fn check_advertise(host: &str) -> Result<(), String> {
         if ip.is_unspecified() {
             return Err("an unspecified address is nowhere to dial: give one of this machine's addresses".into());
         }
-        return match std::net::TcpListener::bind((ip, 0)) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => Err(format!(
+        if !stampede_runtime::is_local_address(ip) {
+            return Err(format!(
                 "no interface of this machine has the address {ip}, so nothing could listen there for the scenarios; \
                  give one of this machine's addresses (`ip -brief address` lists them)"
-            )),
-            // Bound or not for another reason (no permission, say): the address itself is ours.
-            Err(_) => Ok(()),
-        };
+            ));
+        }
+        return Ok(());
     }
     let label_ok = |l: &str| {
         !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
