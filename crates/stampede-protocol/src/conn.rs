@@ -27,8 +27,16 @@ use crate::{Message, TOKEN_HEADER};
 /// [`connect`]; this is the default for tools and tests.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
+/// How much one socket read may take in. tungstenite zero-fills this much of its input buffer
+/// before every read (128 KiB by default): that memset was the largest single cost of a small
+/// request's round trip, and it made every connection's whole buffer resident — 128 KiB per
+/// action, 32 MiB in a scenario holding 250. Messages are small; a large payload just takes
+/// more reads.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
     let mut c = WebSocketConfig::default();
+    c.read_buffer_size = READ_BUFFER_BYTES;
     c.max_message_size = Some(max_message_bytes);
     c.max_frame_size = Some(max_message_bytes);
     c
@@ -151,7 +159,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     pub async fn recv(&mut self) -> Result<Message, RecvError> {
-        recv_on(&mut self.ws, None).await
+        recv_on(&mut self.ws).await
     }
 
     /// Close with a reason the peer can log (policy violation for protocol errors).
@@ -175,7 +183,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let broken = Arc::new(AtomicBool::new(false));
         spawn_pinger(Arc::downgrade(&sink), broken.clone());
         let quiet = Liveness::default();
-        (Sender { sink, broken }, Receiver { stream, quiet })
+        let now = tokio::time::Instant::now();
+        let alarm = Box::pin(tokio::time::sleep_until(now + LIVENESS));
+        (Sender { sink, broken }, Receiver { stream, quiet, last_frame: now, alarm, in_grace: false })
     }
 }
 
@@ -298,33 +308,56 @@ impl Drop for QuietGuard {
 pub struct Receiver<S> {
     stream: SplitStream<WebSocketStream<S>>,
     quiet: Liveness,
+    /// When the last frame of any kind arrived.
+    last_frame: tokio::time::Instant,
+    /// One timer for the link's life, moved only when it fires: a timer armed and dropped
+    /// around every read cost each message two trips through the runtime's timer wheel.
+    alarm: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// The alarm is in the [`LIVENESS_GRACE`] after a silence of [`LIVENESS`].
+    in_grace: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Receiver<S> {
     /// The next message; [`RecvError::Stalled`] when nothing arrived for [`LIVENESS`] (and no
     /// [`Liveness::hold`] was in force).
     pub async fn recv(&mut self) -> Result<Message, RecvError> {
-        recv_on(&mut self.stream, Some(&self.quiet)).await
+        loop {
+            let frame = tokio::select! {
+                biased;
+                frame = self.stream.next() => frame,
+                () = &mut self.alarm => {
+                    let now = tokio::time::Instant::now();
+                    let silent = now.saturating_duration_since(self.last_frame);
+                    if silent < LIVENESS {
+                        // Frames came since the alarm was set: it goes off LIVENESS after the last.
+                        self.in_grace = false;
+                        self.alarm.as_mut().reset(self.last_frame + LIVENESS);
+                    } else if !self.in_grace {
+                        // A process thawed after a freeze sees its timers fire before it reads
+                        // what had arrived: look a little longer.
+                        self.in_grace = true;
+                        self.alarm.as_mut().reset(now + LIVENESS_GRACE);
+                    } else if self.quiet.held() {
+                        // Silent on purpose (paused by its owner): watch again from now.
+                        self.in_grace = false;
+                        self.last_frame = now;
+                        self.alarm.as_mut().reset(now + LIVENESS);
+                    } else {
+                        return Err(RecvError::Stalled(LIVENESS));
+                    }
+                    continue;
+                }
+            };
+            self.last_frame = tokio::time::Instant::now();
+            if let Some(m) = decode_frame(frame)? {
+                return Ok(m);
+            }
+        }
     }
 
     /// The handle that holds this receiver's liveness deadline off (see [`Liveness`]).
     pub fn liveness(&self) -> Liveness {
         self.quiet.clone()
-    }
-}
-
-/// The next frame, or `None` when nothing arrived for [`LIVENESS`] (and no hold was in force).
-async fn next_or_stalled<K: futures_util::Stream + Unpin>(stream: &mut K, quiet: &Liveness) -> Option<Option<K::Item>> {
-    loop {
-        if let Ok(item) = tokio::time::timeout(LIVENESS, stream.next()).await {
-            return Some(item);
-        }
-        if let Ok(item) = tokio::time::timeout(LIVENESS_GRACE, stream.next()).await {
-            return Some(item);
-        }
-        if !quiet.held() {
-            return None;
-        }
     }
 }
 
@@ -341,38 +374,39 @@ where
     sink.send(WsMessage::text(text)).await.map_err(|e| SendError { kind: m.kind(), reason: e.to_string() })
 }
 
-/// The next message on `stream`; with `live`, failing as stalled after [`LIVENESS`] of silence.
-async fn recv_on<K>(stream: &mut K, live: Option<&Liveness>) -> Result<Message, RecvError>
+/// The next message on `stream` (no liveness watch: before the link is split).
+async fn recv_on<K>(stream: &mut K) -> Result<Message, RecvError>
 where
     K: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
     loop {
-        let frame = match live {
-            None => stream.next().await,
-            Some(quiet) => next_or_stalled(stream, quiet).await.ok_or(RecvError::Stalled(LIVENESS))?,
-        };
-        match frame {
-            None => return Err(RecvError::Closed),
-            Some(Err(e)) => {
-                return Err(match e {
-                    tokio_tungstenite::tungstenite::Error::ConnectionClosed
-                    | tokio_tungstenite::tungstenite::Error::AlreadyClosed
-                    // A peer that exits (or is killed) without a closing handshake is gone,
-                    // not malformed: the tier decides whether that was expected.
-                    | tokio_tungstenite::tungstenite::Error::Protocol(
-                        tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                    ) => RecvError::Closed,
-                    // A frame that breaks the websocket protocol itself is the peer's fault.
-                    tokio_tungstenite::tungstenite::Error::Protocol(p) => RecvError::Malformed(p.to_string()),
-                    tokio_tungstenite::tungstenite::Error::Utf8(e) => RecvError::Malformed(e),
-                    tokio_tungstenite::tungstenite::Error::Capacity(c) => RecvError::TooLarge(c.to_string()),
-                    other => RecvError::Transport(other.to_string()),
-                })
-            }
-            Some(Ok(WsMessage::Text(t))) => return decode(t.as_str()),
-            Some(Ok(WsMessage::Binary(_))) => return Err(RecvError::Malformed("binary frame; messages are JSON text".into())),
-            Some(Ok(WsMessage::Close(_))) => return Err(RecvError::Closed),
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
+        if let Some(m) = decode_frame(stream.next().await)? {
+            return Ok(m);
         }
+    }
+}
+
+/// What one frame from the stream means: a message, nothing (control frames), or the end.
+fn decode_frame(frame: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>) -> Result<Option<Message>, RecvError> {
+    match frame {
+        None => Err(RecvError::Closed),
+        Some(Err(e)) => Err(match e {
+            tokio_tungstenite::tungstenite::Error::ConnectionClosed
+            | tokio_tungstenite::tungstenite::Error::AlreadyClosed
+            // A peer that exits (or is killed) without a closing handshake is gone,
+            // not malformed: the tier decides whether that was expected.
+            | tokio_tungstenite::tungstenite::Error::Protocol(
+                tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ) => RecvError::Closed,
+            // A frame that breaks the websocket protocol itself is the peer's fault.
+            tokio_tungstenite::tungstenite::Error::Protocol(p) => RecvError::Malformed(p.to_string()),
+            tokio_tungstenite::tungstenite::Error::Utf8(e) => RecvError::Malformed(e),
+            tokio_tungstenite::tungstenite::Error::Capacity(c) => RecvError::TooLarge(c.to_string()),
+            other => RecvError::Transport(other.to_string()),
+        }),
+        Some(Ok(WsMessage::Text(t))) => decode(t.as_str()).map(Some),
+        Some(Ok(WsMessage::Binary(_))) => Err(RecvError::Malformed("binary frame; messages are JSON text".into())),
+        Some(Ok(WsMessage::Close(_))) => Err(RecvError::Closed),
+        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => Ok(None),
     }
 }
