@@ -108,7 +108,7 @@ async fn running_pids(docker: &bollard::Docker) -> HashMap<String, Vec<u32>> {
     let mut by_role: HashMap<String, Vec<u32>> = HashMap::new();
     for c in list {
         let role = c.labels.as_ref().and_then(|l| l.get("stampede.role")).cloned().unwrap_or_default();
-        let Ok(inspect) = docker.inspect_container(c.id.as_deref().unwrap_or_default(), None).await else { continue };
+        let Ok(inspect) = docker.inspect_container(c.id.as_deref().unwrap_or_default(), None::<bollard::query_parameters::InspectContainerOptions>).await else { continue };
         if let Some(pid) = inspect.state.and_then(|s| s.pid).filter(|p| *p > 0) {
             by_role.entry(role).or_default().push(pid as u32);
         }
