@@ -111,8 +111,7 @@ pub fn tempdir() -> tempfile::TempDir {
 }
 
 /// End-to-end runs start hundreds of processes on a two-core machine: run them one at a time
-/// within a test binary, so one run's load does not become another's measurement. The `case_*`
-/// functions take it themselves, for their run: a test must not hold it while calling one.
+/// within a test binary, so one run's load does not become another's measurement.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
@@ -260,14 +259,6 @@ pub fn run_file(dir: &Path, toml: &str, extra: &[&str], limit: Duration) -> (Pat
     (out, r)
 }
 
-/// The start of an end-to-end test on `t`: the run lock ([`serial`], held while the guard
-/// lives), `t` required, and a temp dir for the run.
-pub fn begin(t: &Target) -> (std::sync::MutexGuard<'static, ()>, tempfile::TempDir) {
-    let serial = serial();
-    (t.require)();
-    (serial, tempdir())
-}
-
 /// Nothing of the run is left on `t`. Swarm removes a service's containers shortly after the
 /// service, and a killed process is reaped a moment later: waited for, within 30 s.
 pub fn assert_nothing_left(t: &Target, run: &str) {
@@ -277,8 +268,6 @@ pub fn assert_nothing_left(t: &Target, run: &str) {
 }
 
 // ---- end-to-end cases, written once, run on every target -----------------------------------
-// Each case is a whole run under the run lock (it calls [`begin`]); what it returns is read
-// after the lock is released.
 
 /// A clean run: exit 0, every instance ready, every request answered, the accounting balanced,
 /// one instances.csv row per instance, nothing left. Returns results.json, the folder (kept
@@ -288,7 +277,8 @@ pub fn case_clean_run(
     [s, a, n]: [u32; 3],
     work: &str,
 ) -> (serde_json::Value, tempfile::TempDir, PathBuf, String) {
-    let (_serial, dir) = begin(t);
+    (t.require)();
+    let dir = tempdir();
     let out = dir.path().join("r");
     let (s_, a_, n_) = (s.to_string(), a.to_string(), n.to_string());
     let args = [
@@ -334,7 +324,8 @@ pub fn case_ctrl_c(t: &Target, shape: [u32; 3], work: &str, up: usize) -> serde_
 /// exit 128 + the signal (130 for Ctrl-C), results written and `interrupted`, the accounting
 /// balanced with some requests answered and some never sent, nothing left.
 pub fn case_signal(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize, sig: i32) -> serde_json::Value {
-    let (_serial, dir) = begin(t);
+    (t.require)();
+    let dir = tempdir();
     let (mut child, out, run_id, _) = start_working(t, dir.path(), [s, a, n], work, up);
     signal(child.id() as i32, sig);
     let status = wait_for(&mut child, Duration::from_secs(180));
@@ -357,7 +348,8 @@ pub fn case_signal(t: &Target, [s, a, n]: [u32; 3], work: &str, up: usize, sig: 
 /// timeout, with the reason in its row. Exit 1, all S + S·A instances requested and failed, the
 /// accounting balanced, nothing left. Returns instances.csv (header, rows).
 pub fn case_child_exits_at_once(t: &Target, within: Duration) -> (Vec<String>, Vec<Vec<String>>) {
-    let (_serial, dir) = begin(t);
+    (t.require)();
+    let dir = tempdir();
     let out = dir.path().join("r");
     let t0 = Instant::now();
     let o = run(
@@ -429,7 +421,8 @@ pub fn start_working(t: &Target, dir: &Path, [s, a, n]: [u32; 3], work: &str, up
 /// their actions and then themselves. Within 60 s no instance of the run exists (networks may:
 /// `stampede clean` lists and removes them, and does here).
 pub fn case_driver_killed(t: &Target, shape: [u32; 3], work: &str, up: usize) {
-    let (_serial, dir) = begin(t);
+    (t.require)();
+    let dir = tempdir();
     let (mut child, out, run_id, _) = start_working(t, dir.path(), shape, work, up);
     signal(child.id() as i32, libc::SIGKILL);
     wait_for(&mut child, Duration::from_secs(30));

@@ -206,6 +206,7 @@ fn a_flood_of_idle_connections_on_a_scenario_port_leaves_its_one_shot_launches_u
 /// The process case of [`case_child_exits_at_once`]: the actions' rows say so too.
 #[test]
 fn a_child_that_exits_at_once_fails_at_once_not_at_its_ready_timeout() {
+    let _serial = serial();
     let (h, rows) = case_child_exits_at_once(&PROCESS, Duration::from_secs(20));
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();
     for row in &rows {

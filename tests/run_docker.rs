@@ -38,6 +38,7 @@ fn container_of(run_id: &str, scenario: u32, action: u32) -> Option<String> {
 
 #[test]
 fn docker_run_end_to_end_accounts_for_everything_and_leaves_nothing() {
+    let _serial = serial();
     let (r, _dir, out, _) = case_clean_run(&DOCKER, [2, 10, 10], "sleep:10ms");
     assert!(r["environment"]["runtime_versions"]["docker"].as_str().unwrap().starts_with("Docker"));
     assert_eq!(r["environment"]["runtime_options"]["cli"]["options"]["docker"]["network"], "host");
@@ -65,7 +66,9 @@ fn docker_run_end_to_end_accounts_for_everything_and_leaves_nothing() {
 
 #[test]
 fn docker_pause_resume_and_per_scenario_networks() {
-    let (_serial, dir) = begin(&DOCKER);
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
     let toml = one_group("docker-pause", [2, 2, 6], "sleep:5ms", r#"
 runtime = "docker"
 docker = { network = "per_scenario" }
@@ -112,7 +115,9 @@ fn assert_one_action_lost(status: std::process::ExitStatus, out: &std::path::Pat
 
 #[test]
 fn a_killed_action_container_fails_the_run_with_exit_1_and_nothing_left() {
-    let (_serial, dir) = begin(&DOCKER);
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
     let (mut child, out, run_id, victim) = start_with_victim(dir.path(), "60", "sleep:25ms", 3.0);
     docker(&["kill", &victim]);
     let status = wait_for(&mut child, Duration::from_secs(120));
@@ -123,7 +128,9 @@ fn a_killed_action_container_fails_the_run_with_exit_1_and_nothing_left() {
 /// silent, the liveness deadline fails it, the others finish, and the frozen container is removed.
 #[test]
 fn an_action_container_paused_from_outside_is_failed_and_removed_and_the_rest_complete() {
-    let (_serial, dir) = begin(&DOCKER);
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
     let (mut child, out, run_id, victim) = start_with_victim(dir.path(), "200", "sleep:50ms", 6.0);
     docker(&["pause", &victim]);
     let t0 = std::time::Instant::now();
@@ -140,6 +147,7 @@ fn an_action_container_paused_from_outside_is_failed_and_removed_and_the_rest_co
 /// launch, with the container's exit code.
 #[test]
 fn a_container_that_exits_at_once_fails_its_launch_at_once_with_its_exit_code() {
+    let _serial = serial();
     let (h, rows) = case_child_exits_at_once(&DOCKER, Duration::from_secs(40));
     let col = |n: &str| h.iter().position(|c| c == n).unwrap();
     for row in rows.iter().filter(|r| r[col("role")] == "scenario") {
@@ -186,7 +194,9 @@ fn restart_daemon() {
 #[test]
 #[ignore = "stops and restarts this machine's Docker daemon: scripts/test runs it"]
 fn a_daemon_restarted_mid_run_ends_the_run_and_its_containers_are_removed_once_it_is_back() {
-    let (_serial, dir) = begin(&DOCKER);
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
     let (mut child, out, run_id, addr) =
         start_live(dir.path(), &["--runtime", "docker", "-S", "2", "-A", "3", "-N", "2000", "--work", "sleep:50ms"]);
     wait_until(Duration::from_secs(120), "8 instances up", || ((DOCKER.up)(&run_id) >= 8).then_some(()));
@@ -205,7 +215,9 @@ fn a_daemon_restarted_mid_run_ends_the_run_and_its_containers_are_removed_once_i
 
 #[test]
 fn a_results_folder_that_cannot_be_written_still_removes_every_container() {
-    let (_serial, dir) = begin(&DOCKER);
+    let _serial = serial();
+    require_engine_and_image();
+    let dir = tempdir();
     let out = dir.path().join("r");
     let mut child = spawn(&[
         "run", "--runtime", "docker", "-S", "1", "-A", "3", "-N", "40", "--work", "sleep:25ms", "--out", out.to_str().unwrap(),
@@ -224,11 +236,13 @@ fn a_results_folder_that_cannot_be_written_still_removes_every_container() {
 
 #[test]
 fn ctrl_c_of_the_docker_driver_writes_results_removes_everything_and_exits_130() {
+    let _serial = serial();
     case_ctrl_c(&DOCKER, [2, 3, 200], "sleep:50ms", 8);
 }
 
 #[test]
 fn a_sigkilled_docker_driver_leaves_no_container_after_60_s() {
+    let _serial = serial();
     case_driver_killed(&DOCKER, [2, 3, 200], "sleep:50ms", 8);
 }
 
@@ -263,8 +277,10 @@ fn an_unreachable_daemon_exits_3() {
 
 #[test]
 fn every_example_scenario_runs_on_docker() {
-    let (_serial, dir) = begin(&DOCKER);
+    let _serial = serial();
+    require_engine_and_image();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let dir = tempdir();
     let mut files: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let mut ran = 0;

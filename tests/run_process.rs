@@ -7,6 +7,7 @@ use std::time::Duration;
 
 #[test]
 fn four_by_twenty_five_by_twenty_sleep_runs_clean_and_accounts_for_everything() {
+    let _serial = serial();
     let (r, _dir, out, stdout) = case_clean_run(&PROCESS, [4, 25, 20], "sleep:10ms");
     let a = &r["accounting"];
     assert_eq!((a["instances_failed"].as_u64(), a["requests_failed"].as_u64(), a["requests_timed_out"].as_u64()), (Some(0), Some(0), Some(0)));
@@ -88,17 +89,20 @@ fn an_action_killed_with_sigkill_is_counted_as_failed_and_nothing_is_left_runnin
 
 #[test]
 fn ctrl_c_stops_writes_results_reaps_children_and_exits_130() {
+    let _serial = serial();
     let r = case_ctrl_c(&PROCESS, [2, 3, 100], "sleep:50ms", 8);
     assert_eq!(r["accounting"]["instances_requested"], 8);
 }
 
 #[test]
 fn a_sigkilled_driver_leaves_no_process_after_60_s() {
+    let _serial = serial();
     case_driver_killed(&PROCESS, [2, 3, 100], "sleep:50ms", 8);
 }
 
 #[test]
 fn sigterm_sighup_and_sigquit_end_a_run_as_ctrl_c_does_with_128_plus_the_signal() {
+    let _serial = serial();
     // SIGHUP (the terminal went away) and SIGQUIT (Ctrl-\) would otherwise kill the driver
     // by their default action and leave its children running.
     for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {

@@ -10,8 +10,13 @@ use common::*;
 
 use std::time::Duration;
 
+fn require_swarm() {
+    (SWARM.require)();
+}
+
 #[test]
 fn swarm_run_end_to_end_with_native_task_phases_and_nothing_left() {
+    let _serial = serial();
     let (r, _dir, out, stdout) = case_clean_run(&SWARM, [2, 10, 10], "sleep:10ms");
     assert!(r["environment"]["runtime_versions"]["swarm"].as_str().unwrap().contains("swarm"));
     assert_eq!(r["environment"]["runtime_options"]["cli"]["options"]["swarm"]["restart_condition"], "none");
@@ -46,7 +51,9 @@ fn swarm_run_end_to_end_with_native_task_phases_and_nothing_left() {
 
 #[test]
 fn swarm_overlay_network_pause_and_kill_steps() {
-    let (_serial, dir) = begin(&SWARM);
+    let _serial = serial();
+    require_swarm();
+    let dir = tempdir();
     let toml = one_group("swarm-overlay", [1, 3, 6], "sleep:5ms", r#"
 runtime = "swarm"
 swarm = { network = "overlay" }
@@ -70,10 +77,12 @@ actions = [1]
 
 #[test]
 fn a_sigkilled_swarm_driver_leaves_no_service_or_container_after_60_s() {
+    let _serial = serial();
     case_driver_killed(&SWARM, [1, 3, 200], "sleep:50ms", 4);
 }
 
 #[test]
 fn ctrl_c_of_a_swarm_run_removes_every_service_and_exits_130() {
+    let _serial = serial();
     case_ctrl_c(&SWARM, [1, 3, 200], "sleep:50ms", 4);
 }

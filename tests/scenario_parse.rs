@@ -259,33 +259,17 @@ fn pause_between_bursts_checks_the_requests_flag() {
     );
 }
 
-/// An invalid value is its one problem: the cross-field checks that would read it are not run
-/// against it. Each case: the file, and the field of its problem where the test names it.
 #[test]
-fn an_invalid_value_does_not_cascade_into_cross_field_errors() {
-    for (text, field) in [
-        // arrivals is invalid, so pause_between_bursts is not also reported as "closed loop".
-        (
-            "[[group]]\nlifecycle = \"pause_between_bursts\"\narrivals = { mode = \"open\", iat = \"0s\" }\n",
-            Some("group[0].arrivals.iat"),
-        ),
-        // lifecycle is invalid, so churn is not checked against it.
-        (
-            "[[group]]\nlifecycle = \"once\"\nchurn = { cycles = 2 }\nsteps = [{ kind = \"pause\", after_requests = 1, duration = \"1ms\" }]\n",
-            None,
-        ),
-        // N is invalid, so the burst and the step are not checked against a made-up N.
-        (
-            "[[group]]\nrequests = 0\narrivals = { mode = \"open\", iat = \"10ms\", burst = 50 }\nsteps = [{ kind = \"kill\", after_requests = 40 }]\n",
-            Some("group[0].requests"),
-        ),
-    ] {
-        let err = invalid(text, &Overrides::default());
-        assert_eq!(err.problems().len(), 1, "{text}: {err}");
-        if let Some(field) = field {
-            assert_eq!(err.field(), Some(field), "{text}");
-        }
-    }
+fn an_invalid_lifecycle_or_arrivals_does_not_cascade() {
+    // arrivals is invalid, so pause_between_bursts is not also reported as "closed loop".
+    let text = "[[group]]\nlifecycle = \"pause_between_bursts\"\narrivals = { mode = \"open\", iat = \"0s\" }\n";
+    let err = invalid(text, &Overrides::default());
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert_eq!(err.field(), Some("group[0].arrivals.iat"));
+    // lifecycle is invalid, so churn is not checked against it.
+    let text = "[[group]]\nlifecycle = \"once\"\nchurn = { cycles = 2 }\nsteps = [{ kind = \"pause\", after_requests = 1, duration = \"1ms\" }]\n";
+    let err = invalid(text, &Overrides::default());
+    assert_eq!(err.problems().len(), 1, "{err}");
 }
 
 /// The `# expect-…:` comments of a bad fixture.
@@ -371,6 +355,20 @@ timeouts = { ready = "0s" }
         err.to_string().lines().nth(2).unwrap(),
         "t.toml:8: group[1].actions: must be at least 1, got 0"
     );
+}
+
+#[test]
+fn a_bad_value_does_not_cascade_into_cross_field_errors() {
+    // N is invalid, so the burst and the step are not checked against a made-up N.
+    let text = r#"
+[[group]]
+requests = 0
+arrivals = { mode = "open", iat = "10ms", burst = 50 }
+steps = [{ kind = "kill", after_requests = 40 }]
+"#;
+    let err = invalid(text, &Overrides::default());
+    assert_eq!(err.problems().len(), 1, "{err}");
+    assert_eq!(err.field(), Some("group[0].requests"));
 }
 
 #[test]

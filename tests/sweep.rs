@@ -16,11 +16,9 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-/// A temp dir holding a small scenario file whose runs take `sleep` per request, N =
-/// `requests`: (the dir, the file, the sweep folder to write: `sw` in the dir).
-fn base_scenario(requests: u32, sleep: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempdir();
-    let path = dir.path().join("base.toml");
+/// A small scenario file whose runs take `sleep` per request, N = `requests`.
+fn scenario(dir: &Path, requests: u32, sleep: &str) -> PathBuf {
+    let path = dir.join("base.toml");
     std::fs::write(
         &path,
         format!(
@@ -28,8 +26,7 @@ fn base_scenario(requests: u32, sleep: &str) -> (tempfile::TempDir, PathBuf, Pat
         ),
     )
     .unwrap();
-    let out = dir.path().join("sw");
-    (dir, path, out)
+    path
 }
 
 fn csv_table(path: &Path) -> Vec<Vec<String>> {
@@ -77,7 +74,9 @@ fn check_complete(out: &Path, points: usize, repeat: usize) -> serde_json::Value
 #[test]
 fn sweep_runs_every_point_and_writes_curves() {
     let _g = serial();
-    let (_dir, base, out) = base_scenario(3, "5ms");
+    let dir = tempdir();
+    let base = scenario(dir.path(), 3, "5ms");
+    let out = dir.path().join("sw");
     let o = run(
         &["sweep", base.to_str().unwrap(), "--set", "start_concurrency=1,4", "--set", "actions=2,4", "--repeat", "2", "--out", out.to_str().unwrap()],
         Duration::from_secs(180),
@@ -102,7 +101,9 @@ fn sweep_runs_every_point_and_writes_curves() {
 
 #[test]
 fn a_bad_axis_is_refused_before_anything_runs() {
-    let (_dir, base, out) = base_scenario(3, "5ms");
+    let dir = tempdir();
+    let base = scenario(dir.path(), 3, "5ms");
+    let out = dir.path().join("sw");
     for set in ["actions=2,0", "start_concurrency=1,lots", "no_such_field=1,2", "runtime=process,nope"] {
         let o = run(&["sweep", base.to_str().unwrap(), "--set", set, "--out", out.to_str().unwrap()], Duration::from_secs(30));
         assert_eq!(o.status.code(), Some(2), "--set {set}: {}", String::from_utf8_lossy(&o.stderr));
@@ -114,8 +115,10 @@ fn a_bad_axis_is_refused_before_anything_runs() {
 #[test]
 fn ctrl_c_keeps_runs_done_and_resume_completes() {
     let _g = serial();
+    let dir = tempdir();
     // Each run takes about 10 × 60 ms: long enough to be interrupted in the middle.
-    let (_dir, base, out) = base_scenario(10, "60ms");
+    let base = scenario(dir.path(), 10, "60ms");
+    let out = dir.path().join("sw");
     let args = ["sweep", base.to_str().unwrap(), "--set", "start_concurrency=1,2,4", "--repeat", "2", "--out", out.to_str().unwrap()];
     let mut child = spawn(&args);
     // Wait until the first run is done and the second one is running.
@@ -200,7 +203,9 @@ fn palette_pixels(png_path: &Path) -> (usize, usize) {
 fn sweep_renders_in_chromium() {
     let chromium = chromium();
     let _g = serial();
-    let (dir, base, out) = base_scenario(3, "5ms");
+    let dir = tempdir();
+    let base = scenario(dir.path(), 3, "5ms");
+    let out = dir.path().join("sw");
     let o = run(
         &["sweep", base.to_str().unwrap(), "--set", "start_concurrency=1,2,4,8", "--set", "actions=2,6", "--repeat", "3", "--out", out.to_str().unwrap(), "--quiet"],
         Duration::from_secs(300),

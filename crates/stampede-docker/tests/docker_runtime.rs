@@ -13,7 +13,7 @@ use stampede_docker::options::DockerNetwork;
 use stampede_docker::DockerRuntime;
 use stampede_runtime::{Handle, Runtime, RuntimeError};
 
-use common::RunGuard;
+use common::{CallbackListener, RunGuard};
 
 const DIAL_BACK: Duration = Duration::from_secs(15);
 
@@ -23,7 +23,9 @@ async fn state(rt: &DockerRuntime, h: &Handle) -> bollard::models::ContainerStat
 
 #[tokio::test]
 async fn action_container_lifecycle() {
-    let (image, guard, mut listener) = common::dial_back_setup("life", RunGuard::new).await;
+    let image = common::test_image().await;
+    let guard = RunGuard::new("life");
+    let mut listener = CallbackListener::bind().await;
     let rt = common::runtime().await.with_network(DockerNetwork::Bridge);
     let callback = listener.address_for(&rt).await;
     let spec = common::spec(&guard.run_id, &image, Role::Action, 0, Some(3), &callback);
@@ -66,7 +68,9 @@ async fn action_container_lifecycle() {
 
 #[tokio::test]
 async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_it() {
-    let (image, guard, mut listener) = common::dial_back_setup("net", RunGuard::new).await;
+    let image = common::test_image().await;
+    let guard = RunGuard::new("net");
+    let mut listener = CallbackListener::bind().await;
     let rt = common::runtime().await.with_network(DockerNetwork::PerScenario);
     let callback = listener.address_for(&rt).await;
     let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 1, None, &callback);
@@ -108,7 +112,9 @@ async fn per_scenario_network_holds_scenario_and_actions_and_remove_run_clears_i
 
 #[tokio::test]
 async fn callback_host_reaches_this_process_from_every_placement() {
-    let (image, guard, mut listener) = common::dial_back_setup("cb", RunGuard::new).await;
+    let image = common::test_image().await;
+    let guard = RunGuard::new("cb");
+    let mut listener = CallbackListener::bind().await;
     for (i, network) in [DockerNetwork::Host, DockerNetwork::Bridge, DockerNetwork::PerScenario].into_iter().enumerate()
     {
         let rt = common::runtime().await.with_network(network);

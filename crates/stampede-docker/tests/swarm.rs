@@ -19,6 +19,8 @@ use stampede_docker::SwarmRuntime;
 use stampede_runtime::{Handle, NativeTimes, Runtime, RuntimeError};
 use tokio::sync::OnceCell;
 
+use common::CallbackListener;
+
 const DIAL_BACK: Duration = Duration::from_secs(30);
 const TASK_STATES: [&str; 7] = ["new", "pending", "assigned", "accepted", "preparing", "starting", "running"];
 
@@ -110,7 +112,9 @@ async fn running_container(rt: &SwarmRuntime, service: &Handle) -> String {
 
 #[tokio::test]
 async fn service_per_action_lifecycle_with_task_states() {
-    let (image, guard, mut listener) = common::dial_back_setup("swlife", swarm_guard).await;
+    let image = common::test_image().await;
+    let guard = swarm_guard("swlife");
+    let mut listener = CallbackListener::bind().await;
     let rt = runtime().await.with_options(options(SwarmNetwork::Host));
     let callback = listener.address_for(&rt).await;
     assert_eq!(callback, format!("127.0.0.1:{}", listener.port));
@@ -188,7 +192,9 @@ async fn service_per_action_lifecycle_with_task_states() {
 
 #[tokio::test]
 async fn overlay_network_per_run_reaches_the_host_and_remove_run_clears_everything() {
-    let (image, guard, mut listener) = common::dial_back_setup("swov", swarm_guard).await;
+    let image = common::test_image().await;
+    let guard = swarm_guard("swov");
+    let mut listener = CallbackListener::bind().await;
     let rt = runtime().await.with_options(options(SwarmNetwork::Overlay));
     let network = format!("stampede-{}", guard.run_id);
     let scenario = common::spec(&guard.run_id, &image, Role::Scenario, 0, None, "unused:1");

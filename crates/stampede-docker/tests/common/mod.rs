@@ -214,13 +214,6 @@ impl CallbackListener {
     }
 }
 
-/// What a test whose instances dial back starts with: the test image, then the guard of its run
-/// (`guard(test)`: [`RunGuard::new`] or a runtime's own), and a listener for them to dial.
-pub async fn dial_back_setup(test: &str, guard: fn(&str) -> RunGuard) -> (String, RunGuard, CallbackListener) {
-    let image = test_image().await;
-    (image, guard(test), CallbackListener::bind().await)
-}
-
 /// A spec like the tiers make, running the `stampede` subcommand of `role`, dialling back to
 /// `callback_host:port`.
 pub fn spec(
