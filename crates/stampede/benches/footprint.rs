@@ -25,7 +25,7 @@ const TARGET_IMAGE_MB: f64 = 5.0;
 const TARGET_ACTION_RSS_MIB: f64 = 3.0;
 const TARGET_ACTION_THREADS: f64 = 2.0;
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug)]
 struct Proc {
     rss_kib: u64,
     pss_kib: u64,
@@ -82,18 +82,20 @@ fn during_a_run(rt: &tokio::runtime::Runtime, docker: &bollard::Docker, a: usize
         .spawn()
         .unwrap();
 
-    // Every action container running, then a second for the last ones' requests to arrive.
+    // Every action container running (counted from the list alone), then two seconds for the
+    // last ones' requests to arrive; each container is inspected once, after that.
     let deadline = Instant::now() + Duration::from_secs(60 + a as u64);
-    let pids = loop {
-        let pids = rt.block_on(running_pids(docker));
-        if pids.get("action").map_or(0, Vec::len) >= a && pids.contains_key("scenario") {
-            break pids;
+    loop {
+        let running = rt.block_on(running(docker));
+        if running.iter().filter(|(role, _)| role == "action").count() >= a && running.iter().any(|(role, _)| role == "scenario") {
+            break;
         }
         assert!(Instant::now() < deadline, "the actions did not all start in time");
         assert!(run.try_wait().unwrap().is_none(), "the run ended before all its actions were up");
         std::thread::sleep(Duration::from_millis(200));
-    };
+    }
     std::thread::sleep(Duration::from_secs(2));
+    let pids = rt.block_on(pids_by_role(docker));
     let actions: Vec<Proc> = pids["action"].iter().filter_map(|&p| read_proc(p)).collect();
     let scenario = read_proc(pids["scenario"][0]).expect("the scenario's /proc");
     assert_eq!(run.wait().unwrap().code(), Some(0), "the footprint run failed");
@@ -101,14 +103,23 @@ fn during_a_run(rt: &tokio::runtime::Runtime, docker: &bollard::Docker, a: usize
     (actions, scenario)
 }
 
-/// Host PIDs of the running stampede containers, by role.
-async fn running_pids(docker: &bollard::Docker) -> HashMap<String, Vec<u32>> {
+/// (role, container ID) of every running stampede container.
+async fn running(docker: &bollard::Docker) -> Vec<(String, String)> {
     let filters = HashMap::from([("label", vec!["stampede.role".to_owned()]), ("status", vec!["running".to_owned()])]);
     let list = docker.list_containers(Some(ListContainersOptionsBuilder::new().filters(&filters).build())).await.unwrap();
+    list.into_iter()
+        .map(|c| {
+            let role = c.labels.as_ref().and_then(|l| l.get("stampede.role")).cloned().unwrap_or_default();
+            (role, c.id.unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Host PIDs of the running stampede containers, by role.
+async fn pids_by_role(docker: &bollard::Docker) -> HashMap<String, Vec<u32>> {
     let mut by_role: HashMap<String, Vec<u32>> = HashMap::new();
-    for c in list {
-        let role = c.labels.as_ref().and_then(|l| l.get("stampede.role")).cloned().unwrap_or_default();
-        let Ok(inspect) = docker.inspect_container(c.id.as_deref().unwrap_or_default(), None::<bollard::query_parameters::InspectContainerOptions>).await else { continue };
+    for (role, id) in running(docker).await {
+        let Ok(inspect) = docker.inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>).await else { continue };
         if let Some(pid) = inspect.state.and_then(|s| s.pid).filter(|p| *p > 0) {
             by_role.entry(role).or_default().push(pid as u32);
         }
