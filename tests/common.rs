@@ -494,6 +494,16 @@ pub fn requests_done(addr: &str) -> Option<f64> {
     s.samples.iter().any(|x| x.metric == NAME).then(|| value(&s, NAME, &[]))
 }
 
+/// The same, for the group named `group` alone.
+pub fn requests_done_in(addr: &str, group: &str) -> Option<f64> {
+    const NAME: &str = "stampede_requests_done_total";
+    let s = parse(&scrape(addr)?);
+    s.samples
+        .iter()
+        .any(|x| x.metric == NAME && x.labels.get("group") == Some(group))
+        .then(|| value(&s, NAME, &[("group", group)]))
+}
+
 // ---- report.html and sweep.html: their plots, and headless Chromium --------------------------
 
 /// Every `<figure class="plot">` of a page: (id, its svg).
