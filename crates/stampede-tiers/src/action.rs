@@ -41,6 +41,9 @@ pub async fn run() -> Result<(), ActionError> {
     tx.send(&Message::Hello { version: PROTOCOL_VERSION, identity: identity(&instance_id, Role::Action, clock.anchor_us(), false) })
         .await?;
     tx.send(&Message::Ready { self_ready_unix_us: wall_us() }).await?;
+    // Start-up is over: what it touched of the binary need not stay resident (see `trim`).
+    let dropped = crate::trim::drop_startup_pages();
+    tracing::debug!(mappings = dropped.mappings, resident_bytes = dropped.resident_bytes, "dropped start-up pages");
 
     // One writer task owns the sink; request handlers hand it their responses.
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();

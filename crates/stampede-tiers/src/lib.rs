@@ -12,7 +12,8 @@
 //! wait for it to connect and say ready, with timestamps and timeouts), [`runtimes`] (start
 //! concurrency and the runtime's own states as `native_phase_*`; no runtime is named here — the
 //! binary hands the tiers a registry), [`identity`] (who this process is), [`limits`] (the message-size cap of every link), [`live`] (the run's
-//! counters and histograms for the live metrics endpoint).
+//! counters and histograms for the live metrics endpoint), [`trim`] (a ready action giving back
+//! the binary's start-up pages).
 
 pub mod action;
 pub mod driver;
@@ -27,6 +28,7 @@ pub mod rate;
 pub mod runtimes;
 pub mod scenario;
 pub mod server;
+pub mod trim;
 
 /// Exit codes of `stampede run` (DESIGN §4).
 pub mod exit {
