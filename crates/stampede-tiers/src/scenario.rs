@@ -7,8 +7,9 @@
 //! removes its actions and then itself ([`remove_self`]), so a crashed driver leaves no
 //! instance behind.
 //!
-//! Measurements are recorded here, where the events happen, into one [`Metrics`] per action
-//! slot that is merged once at the end; raw request records are kept only when asked for.
+//! Measurements are recorded here, where the events happen, into one [`SharedMetrics`] every
+//! action slot records into (one set of histograms per scenario, however many actions it holds);
+//! raw request records are kept only when asked for.
 //! A `stop` from the driver (Ctrl-C, run timeout) stops sending; what was not sent is counted
 //! as `requests_not_sent`, in-flight requests finish or time out, every action is removed.
 
@@ -25,7 +26,7 @@ use stampede_core::measure::{names, Clock, InstanceRecord, NativeStateRecord, Ou
 use stampede_core::results::Accounting;
 use stampede_core::scenario::{Arrivals, Group, Lifecycle, Step};
 use stampede_core::schedule::{plan_action, ActionPlan};
-use stampede_core::stats::Metrics;
+use stampede_core::stats::SharedMetrics;
 use stampede_protocol::conn::Receiver;
 use stampede_protocol::{
     connect, Assignment, Message, Progress, RecvError, ScenarioReport, PROTOCOL_VERSION,
@@ -76,6 +77,8 @@ struct Ctx {
     /// a thousand concurrent kill+remove calls made Docker 20.10 give up (seen here), so they
     /// are paced like launches, a few times wider (they are cheaper).
     teardown: Semaphore,
+    /// Every slot records here (one set of histograms for the scenario, not one per action).
+    metrics: SharedMetrics,
 }
 
 #[derive(Default)]
@@ -106,7 +109,6 @@ impl ProgressCounters {
 /// What one action slot measured; merged into the scenario's report once.
 #[derive(Default)]
 struct SlotOutcome {
-    metrics: Metrics,
     accounting: Accounting,
     instances: Vec<InstanceRecord>,
     requests: Vec<RequestRecord>,
@@ -214,6 +216,7 @@ async fn serve(registry: Arc<Registry>, driver: Arc<DriverLink>) -> Result<(), S
         progress: ProgressCounters::default(),
         instance_prefix: instance_id.clone(),
         teardown: Semaphore::new(concurrency as usize * TEARDOWN_PER_LAUNCH),
+        metrics: SharedMetrics::new(),
         hold: (assignment.group.hold == stampede_core::scenario::Hold::AllReady).then(|| Hold::new(assignment.group.actions)),
         assignment,
     });
@@ -247,7 +250,6 @@ async fn serve(registry: Arc<Registry>, driver: Arc<DriverLink>) -> Result<(), S
         slots.spawn(async move { run_slot(&ctx, a).await });
     }
     let mut report = ScenarioReport { work_started_us: Some(work_started_us), ..Default::default() };
-    let mut metrics = Metrics::new();
     // Held: tell the driver when every slot crossed a line (never, without a hold).
     let (held_all, done_all) = match &ctx.hold {
         Some(h) => (h.held.clone(), h.done.clone()),
@@ -269,9 +271,6 @@ async fn serve(registry: Arc<Registry>, driver: Arc<DriverLink>) -> Result<(), S
             joined = slots.join_next() => match joined {
                 None => break,
                 Some(Ok(o)) => {
-                    if let Err(e) = metrics.merge(&o.metrics) {
-                        tracing::error!("merging action metrics: {e}");
-                    }
                     report.accounting.add(&o.accounting);
                     report.instances.extend(o.instances);
                     report.requests.extend(o.requests);
@@ -286,7 +285,7 @@ async fn serve(registry: Arc<Registry>, driver: Arc<DriverLink>) -> Result<(), S
     ticker.abort();
     report.interrupted = ctx.cancel.is_cancelled();
     ctx.launcher.server.counters.fill(&mut report.accounting);
-    report.metrics = metrics.to_wire();
+    report.metrics = ctx.metrics.lock().to_wire();
     report.instances.sort_by_key(|r| (r.action, r.incarnation));
     tx.send(&Message::Report(Box::new(report))).await?;
 
@@ -460,7 +459,7 @@ async fn run_instance(
         Ok(c) => c,
         Err(handle) => {
             if let Some(h) = handle {
-                remove_instance(ctx, &h, &mut rec, &mut out.metrics).await;
+                remove_instance(ctx, &h, &mut rec).await;
             }
             out.accounting.instances_failed += 1;
             out.accounting.requests_not_sent += unit.len() as u64;
@@ -483,7 +482,7 @@ async fn run_instance(
     };
 
     // The unit's requests, with this slot's pause/kill steps and lifecycle pauses.
-    let (results, sent) = send_unit(ctx, a, unit, due, plan, &handle, &link, &mut out.metrics).await;
+    let (results, sent) = send_unit(ctx, a, unit, due, plan, &handle, &link).await;
     out.accounting.requests_sent += sent;
     out.accounting.requests_not_sent += unit.len() as u64 - sent;
     record_results(ctx, a, &rec.instance_id, &results, out);
@@ -525,7 +524,7 @@ async fn run_instance(
     if planned_kill && !died {
         let t0 = Instant::now();
         match ctx.launcher.runtime.kill(&handle).await {
-            Ok(()) => out.metrics.record(names::KILL_LATENCY, us(t0.elapsed())),
+            Ok(()) => ctx.metrics.record(names::KILL_LATENCY, us(t0.elapsed())),
             Err(e) => tracing::warn!("{}", e.chain()),
         }
     } else if !died {
@@ -538,11 +537,13 @@ async fn run_instance(
     let states = runtimes::apply_native(&mut rec, &native, clock);
     // Now that the runtime's own timestamps are in, the start phases are complete.
     if rec.ready_us.is_some() {
-        record_start_metrics(&mut out.metrics, &rec);
-        runtimes::record_native_phases(&mut out.metrics, &rec, &states, native.source);
+        let mut m = ctx.metrics.lock();
+        record_start_metrics(&mut m, &rec);
+        runtimes::record_native_phases(&mut m, &rec, &states, native.source);
+        drop(m);
     }
     out.native_states.extend(states);
-    remove_instance(ctx, &handle, &mut rec, &mut out.metrics).await;
+    remove_instance(ctx, &handle, &mut rec).await;
     out.finished_us = out.finished_us.max(rec.last_response_us);
     out.instances.push(rec);
 }
@@ -559,7 +560,6 @@ async fn send_unit(
     plan: &ActionPlan,
     handle: &Handle,
     link: &Link,
-    metrics: &mut Metrics,
 ) -> (Vec<ReqResult>, u64) {
     let group = &ctx.assignment.group;
     let started_at = due.unwrap_or_else(tokio::time::Instant::now);
@@ -588,7 +588,7 @@ async fn send_unit(
             // so the thaw lands in that burst's latency as it would on a FaaS platform.
             if i > unit[0] && i % burst == 0 {
                 drain(&mut inflight, &mut results).await;
-                if let Some(r) = pause_for(ctx, handle, link, at, metrics).await {
+                if let Some(r) = pause_for(ctx, handle, link, at).await {
                     resumes.push(r);
                 }
             }
@@ -614,7 +614,7 @@ async fn send_unit(
             if let Step::Pause { duration, .. } = step {
                 // Let the requests already sent finish first, so the pause freezes an idle action.
                 drain(&mut inflight, &mut results).await;
-                if let Some(r) = pause_for(ctx, handle, link, tokio::time::Instant::now() + *duration, metrics).await {
+                if let Some(r) = pause_for(ctx, handle, link, tokio::time::Instant::now() + *duration).await {
                     resumes.push(r);
                 }
             }
@@ -639,7 +639,7 @@ async fn send_unit(
             let r = link.request(req).await;
             if probe && r.outcome == RequestOutcome::Ok {
                 let rtt = us(r.received_at.unwrap_or(r.sent_at).saturating_duration_since(r.scheduled));
-                metrics.record(if r.cold { names::EVICTION_PROBE_COLD } else { names::EVICTION_PROBE_WARM }, rtt);
+                ctx.metrics.record(if r.cold { names::EVICTION_PROBE_COLD } else { names::EVICTION_PROBE_WARM }, rtt);
             }
             results.push(r);
         }
@@ -647,7 +647,7 @@ async fn send_unit(
     drain(&mut inflight, &mut results).await;
     for t1 in resumes {
         if let Some(at) = results.iter().filter_map(|r| r.received_at).filter(|at| *at >= t1).min() {
-            metrics.record(names::RESUME_LATENCY, us(at - t1));
+            ctx.metrics.record(names::RESUME_LATENCY, us(at - t1));
         }
     }
     (results, sent)
@@ -667,10 +667,11 @@ fn record_results(ctx: &Ctx, a: u32, instance_id: &str, results: &[ReqResult], o
         if r.outcome == RequestOutcome::Ok {
             let rtt = us(rtt.unwrap_or_default());
             let service = i64::try_from(r.service_time_us).unwrap_or(i64::MAX);
-            out.metrics.record(names::REQUEST_RTT, rtt);
-            out.metrics.record(if r.cold { names::REQUEST_RTT_COLD } else { names::REQUEST_RTT_WARM }, rtt);
-            out.metrics.record(names::SERVICE_TIME, service);
-            out.metrics.record(names::OVERHEAD, rtt - service);
+            let mut m = ctx.metrics.lock();
+            m.record(names::REQUEST_RTT, rtt);
+            m.record(if r.cold { names::REQUEST_RTT_COLD } else { names::REQUEST_RTT_WARM }, rtt);
+            m.record(names::SERVICE_TIME, service);
+            m.record(names::OVERHEAD, rtt - service);
         }
         if asg.raw {
             out.requests.push(RequestRecord {
@@ -704,7 +705,7 @@ async fn drain(inflight: &mut JoinSet<ReqResult>, results: &mut Vec<ReqResult>) 
 
 /// Pause an instance until `until`, then resume it. Returns when the resume call started
 /// (the resume latency runs from there to the next response), or `None` if it failed.
-async fn pause_for(ctx: &Ctx, handle: &Handle, link: &Link, until: tokio::time::Instant, m: &mut Metrics) -> Option<Instant> {
+async fn pause_for(ctx: &Ctx, handle: &Handle, link: &Link, until: tokio::time::Instant) -> Option<Instant> {
     // A paused action answers no ping: its silence is ours, not a stall.
     let _quiet = link.quiet();
     let t0 = Instant::now();
@@ -712,7 +713,7 @@ async fn pause_for(ctx: &Ctx, handle: &Handle, link: &Link, until: tokio::time::
         tracing::warn!("{}", e.chain());
         return None;
     }
-    m.record(names::PAUSE_LATENCY, us(t0.elapsed()));
+    ctx.metrics.record(names::PAUSE_LATENCY, us(t0.elapsed()));
     // Even when stopping, the instance must be thawed: a frozen one cannot exit.
     tokio::select! { _ = tokio::time::sleep_until(until) => {}, _ = ctx.cancel.cancelled() => {} }
     let t1 = Instant::now();
@@ -725,11 +726,11 @@ async fn pause_for(ctx: &Ctx, handle: &Handle, link: &Link, until: tokio::time::
     }
 }
 
-async fn remove_instance(ctx: &Ctx, h: &Handle, rec: &mut InstanceRecord, m: &mut Metrics) {
+async fn remove_instance(ctx: &Ctx, h: &Handle, rec: &mut InstanceRecord) {
     let t0 = Instant::now();
     match ctx.launcher.runtime.remove(h).await {
         Ok(()) => {
-            m.record(names::REMOVE_LATENCY, us(t0.elapsed()));
+            ctx.metrics.record(names::REMOVE_LATENCY, us(t0.elapsed()));
             rec.removed_us = Some(ctx.launcher.clock.now_us());
         }
         Err(e) => {

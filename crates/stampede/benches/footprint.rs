@@ -5,10 +5,12 @@
 //!     stampede image build && cargo bench -p stampede --bench footprint     # 1 scenario × 50 actions
 //!     STAMPEDE_BENCH_A=250 cargo bench -p stampede --bench footprint        # a scenario's 250
 //!
-//! The run is `-S 1 -A A -N 1 --work sleep:W` with `hold = "all_ready"`: every action is up
-//! before any request goes, then each serves one long sleep, so the figures are taken while
-//! every action holds its connection *and* a request in flight (its busiest state: the sleep
-//! runs on a second thread). Resident memory is read from each container's PID 1 on the host
+//! The run is `-S 1 -A A -N 2 --work sleep:W` with `hold = "all_ready"`: every action is up
+//! before any request goes, then each serves two long sleeps, and the figures are taken during
+//! the second: every action holds its connection *and* a request in flight (its busiest state:
+//! the sleep runs on a second thread) and has sent a response before. The scenario's peak
+//! (VmHWM) is read until it exits: its teardown, every slot holding its results while it waits
+//! to remove its action, is when one histogram set per slot cost ~1 MiB per action. Resident memory is read from each container's PID 1 on the host
 //! (`/proc/PID/status` VmRSS, and `smaps_rollup` Pss, which shares what the processes share).
 //! With fuse-overlayfs, each container maps its own copy of the binary, so VmRSS — its own
 //! copy's pages plus its heap — is what each container really costs; on overlay2 the binary's
@@ -28,6 +30,7 @@ const TARGET_ACTION_THREADS: f64 = 2.0;
 #[derive(Debug)]
 struct Proc {
     rss_kib: u64,
+    hwm_kib: u64,
     pss_kib: u64,
     threads: u64,
 }
@@ -53,11 +56,12 @@ fn main() {
     println!("  {:<34} {:>5.2} MiB", "action Pss (mean)", pss);
     println!("  {:<34} {:>9} {:>9} {:>8.2}", "action threads (max)", threads, TARGET_ACTION_THREADS, threads / TARGET_ACTION_THREADS);
     println!(
-        "  {:<34} {:>5.1} MiB, {} threads   ({:.1} KiB of VmRSS per action it holds)",
+        "  {:<34} {:>5.1} MiB, {} threads   ({:.1} KiB of VmRSS per action it holds; peak {:.1} MiB)",
         "scenario VmRSS",
         scenario.rss_kib as f64 / 1024.0,
         scenario.threads,
-        scenario.rss_kib as f64 / a as f64
+        scenario.rss_kib as f64 / a as f64,
+        scenario.hwm_kib as f64 / 1024.0
     );
 }
 
@@ -65,12 +69,13 @@ fn main() {
 fn during_a_run(rt: &tokio::runtime::Runtime, docker: &bollard::Docker, a: usize) -> (Vec<Proc>, Proc) {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("footprint.toml");
-    // Long enough to read every container while its request sleeps; the run then ends by itself.
+    // Long enough to read every container while its second request sleeps; the run then ends
+    // by itself.
     let sleep_ms = 20_000 + 100 * a;
     std::fs::write(
         &scenario,
         format!(
-            "name = \"footprint\"\n[[group]]\nruntime = \"docker\"\nscenarios = 1\nactions = {a}\nrequests = 1\n\
+            "name = \"footprint\"\n[[group]]\nruntime = \"docker\"\nscenarios = 1\nactions = {a}\nrequests = 2\n\
              work = \"sleep:{sleep_ms}ms\"\nhold = \"all_ready\"\ndocker = {{ network = \"host\" }}\n"
         ),
     )
@@ -82,8 +87,9 @@ fn during_a_run(rt: &tokio::runtime::Runtime, docker: &bollard::Docker, a: usize
         .spawn()
         .unwrap();
 
-    // Every action container running (counted from the list alone), then two seconds for the
-    // last ones' requests to arrive; each container is inspected once, after that.
+    // Every action container running (counted from the list alone), then a first request's
+    // sleep and five seconds more, for the hold's `go` and the last first responses: the
+    // second requests are in flight. Each container is inspected once, after that.
     let deadline = Instant::now() + Duration::from_secs(60 + a as u64);
     loop {
         let running = rt.block_on(running(docker));
@@ -94,10 +100,19 @@ fn during_a_run(rt: &tokio::runtime::Runtime, docker: &bollard::Docker, a: usize
         assert!(run.try_wait().unwrap().is_none(), "the run ended before all its actions were up");
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(sleep_ms as u64) + Duration::from_secs(5));
     let pids = rt.block_on(pids_by_role(docker));
     let actions: Vec<Proc> = pids["action"].iter().filter_map(|&p| read_proc(p)).collect();
-    let scenario = read_proc(pids["scenario"][0]).expect("the scenario's /proc");
+    let scenario_pid = pids["scenario"][0];
+    let mut scenario = read_proc(scenario_pid).expect("the scenario's /proc");
+    // Its peak comes later, when every slot has its results and waits its turn to remove its
+    // action: read the high-water mark until the scenario is gone.
+    while run.try_wait().unwrap().is_none() {
+        if let Some(p) = read_proc(scenario_pid) {
+            scenario.hwm_kib = scenario.hwm_kib.max(p.hwm_kib);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(run.wait().unwrap().code(), Some(0), "the footprint run failed");
     assert!(!actions.is_empty(), "no action could be read");
     (actions, scenario)
@@ -133,5 +148,5 @@ fn read_proc(pid: u32) -> Option<Proc> {
     };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    Some(Proc { rss_kib: field(&status, "VmRSS:")?, threads: field(&status, "Threads:")?, pss_kib: field(&smaps, "Pss:")? })
+    Some(Proc { rss_kib: field(&status, "VmRSS:")?, hwm_kib: field(&status, "VmHWM:")?, threads: field(&status, "Threads:")?, pss_kib: field(&smaps, "Pss:")? })
 }
