@@ -395,12 +395,7 @@ pub async fn run(cfg: DriverConfig, interrupt: Interrupt) -> Result<DriverOutcom
         }
     }
     tracker.close();
-    // The tracked tasks' runtime calls end by their own timeouts; a second Ctrl-C does not wait
-    // for those.
-    tokio::select! {
-        _ = tracker.wait() => {}
-        _ = interrupt.now.cancelled() => {}
-    }
+    tracker.wait().await;
     written?;
     if cleanup_failed {
         stampede_report::write_results_json(&cfg.out_dir, &results)?;
@@ -421,16 +416,7 @@ async fn remove_run_patiently(
     let give_up = Instant::now() + CLEANUP_PATIENCE;
     let mut said = false;
     loop {
-        // A second Ctrl-C ends an attempt in flight too: a runtime that does not answer can hold
-        // one for as long as its client's timeouts allow, once per instance left.
-        let attempt = tokio::select! {
-            r = rt.remove_run(Some(run_id)) => r,
-            _ = interrupt.now.cancelled() => Err(RuntimeError::Cleanup {
-                run_id: run_id.to_owned(),
-                source: "stopped waiting for the runtime (a second Ctrl-C)".into(),
-            }),
-        };
-        match attempt {
+        match rt.remove_run(Some(run_id)).await {
             Err(e) if Instant::now() < give_up && !interrupt.now.is_cancelled() => {
                 if !said {
                     said = true;
