@@ -489,19 +489,21 @@ pub fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &
 /// Requests answered so far, summed over groups, from the live endpoint (none before its
 /// groups are counted).
 pub fn requests_done(addr: &str) -> Option<f64> {
-    const NAME: &str = "stampede_requests_done_total";
-    let s = parse(&scrape(addr)?);
-    s.samples.iter().any(|x| x.metric == NAME).then(|| value(&s, NAME, &[]))
+    requests_done_where(addr, &[])
 }
 
 /// The same, for the group named `group` alone.
 pub fn requests_done_in(addr: &str, group: &str) -> Option<f64> {
+    requests_done_where(addr, &[("group", group)])
+}
+
+fn requests_done_where(addr: &str, labels: &[(&str, &str)]) -> Option<f64> {
     const NAME: &str = "stampede_requests_done_total";
     let s = parse(&scrape(addr)?);
     s.samples
         .iter()
-        .any(|x| x.metric == NAME && x.labels.get("group") == Some(group))
-        .then(|| value(&s, NAME, &[("group", group)]))
+        .any(|x| x.metric == NAME && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .then(|| value(&s, NAME, labels))
 }
 
 // ---- report.html and sweep.html: their plots, and headless Chromium --------------------------

@@ -10,8 +10,8 @@
 //! the second: every action holds its connection *and* a request in flight (its busiest state:
 //! the sleep runs on a second thread) and has sent a response before. The scenario's peak
 //! (VmHWM) is read until it exits: its teardown, every slot holding its results while it waits
-//! to remove its action, is when one histogram set per slot cost ~1 MiB per action. Resident memory is read from each container's PID 1 on the host
-//! (`/proc/PID/status` VmRSS, and `smaps_rollup` Pss, which shares what the processes share).
+//! to remove its action, is when one histogram set per slot cost ~1 MiB per action. Resident
+//! memory is read from each container's PID 1 on the host (`/proc/PID/status` VmRSS, and `smaps_rollup` Pss, which shares what the processes share).
 //! With fuse-overlayfs, each container maps its own copy of the binary, so VmRSS — its own
 //! copy's pages plus its heap — is what each container really costs; on overlay2 the binary's
 //! pages are shared and Pss is closer to the cost. Both are printed.
@@ -107,9 +107,10 @@ fn during_a_run(rt: &tokio::runtime::Runtime, docker: &bollard::Docker, a: usize
     let mut scenario = read_proc(scenario_pid).expect("the scenario's /proc");
     // Its peak comes later, when every slot has its results and waits its turn to remove its
     // action: read the high-water mark until the scenario is gone.
+    // Only `status` on each poll: walking the scenario's smaps would cost its CPU meanwhile.
     while run.try_wait().unwrap().is_none() {
-        if let Some(p) = read_proc(scenario_pid) {
-            scenario.hwm_kib = scenario.hwm_kib.max(p.hwm_kib);
+        if let Some(hwm) = std::fs::read_to_string(format!("/proc/{scenario_pid}/status")).ok().and_then(|t| status_field(&t, "VmHWM:")) {
+            scenario.hwm_kib = scenario.hwm_kib.max(hwm);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -142,11 +143,18 @@ async fn pids_by_role(docker: &bollard::Docker) -> HashMap<String, Vec<u32>> {
     by_role
 }
 
+/// The number after `name` in a `/proc` status-style text (kB for the memory fields).
+fn status_field(text: &str, name: &str) -> Option<u64> {
+    text.lines().find(|l| l.starts_with(name))?.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn read_proc(pid: u32) -> Option<Proc> {
-    let field = |text: &str, name: &str| -> Option<u64> {
-        text.lines().find(|l| l.starts_with(name))?.split_whitespace().nth(1)?.parse().ok()
-    };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    Some(Proc { rss_kib: field(&status, "VmRSS:")?, hwm_kib: field(&status, "VmHWM:")?, threads: field(&status, "Threads:")?, pss_kib: field(&smaps, "Pss:")? })
+    Some(Proc {
+        rss_kib: status_field(&status, "VmRSS:")?,
+        hwm_kib: status_field(&status, "VmHWM:")?,
+        threads: status_field(&status, "Threads:")?,
+        pss_kib: status_field(&smaps, "Pss:")?,
+    })
 }
