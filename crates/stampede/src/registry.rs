@@ -12,6 +12,7 @@ pub fn registry(exe: std::path::PathBuf) -> Registry {
         .with(stampede_docker::DockerProvider)
         .with(stampede_docker::SwarmProvider)
         .with(stampede_kubernetes::KubernetesProvider)
+        .with(stampede_mesos::MesosProvider)
 }
 
 /// The registry of this very binary.
