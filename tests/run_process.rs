@@ -148,8 +148,8 @@ fn every_example_scenario_runs_on_the_process_runtime_and_shows_its_effect() {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         // Container-only examples are exercised by the Docker tests (Kubernetes ones by hand
-        // and by the recorded exchanges: no cluster runs here).
-        if ["docker", "swarm", "kubernetes"].iter().any(|r| text.contains(&format!("runtime = \"{r}\""))) {
+        // and Mesos ones by hand and by the recorded exchanges: no cluster runs here).
+        if ["docker", "swarm", "kubernetes", "mesos"].iter().any(|r| text.contains(&format!("runtime = \"{r}\""))) {
             continue;
         }
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();

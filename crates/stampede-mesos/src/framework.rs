@@ -528,6 +528,12 @@ impl Framework {
         r
     }
 
+    /// Launches waiting, or tasks not yet over.
+    fn busy(&self) -> bool {
+        let s = self.lock();
+        !s.pending.is_empty() || s.tasks.values().any(|t| t.terminal.is_none())
+    }
+
     fn fail_pending(&self, why: &str) {
         let pending = std::mem::take(&mut self.lock().pending);
         for p in pending {
@@ -813,7 +819,14 @@ async fn follow(me: std::sync::Weak<Framework>, mut events: EventStream) {
                         return;
                     }
                 }
-                tracing::warn!(framework = %fw.name, "{why}; subscribing again");
+                // A framework with nothing running or waiting may have been torn down on purpose
+                // (the driver's cleanup ends every framework of the run): not worth a warning.
+                let busy = fw.busy();
+                if busy {
+                    tracing::warn!(framework = %fw.name, "{why}; subscribing again");
+                } else {
+                    tracing::debug!(framework = %fw.name, "{why}; subscribing again");
+                }
                 fw.lock().link = Link::Reconnecting;
                 match resubscribe(&fw).await {
                     Ok(stream) => {
@@ -824,7 +837,11 @@ async fn follow(me: std::sync::Weak<Framework>, mut events: EventStream) {
                         let why = format!(
                             "lost the Mesos master ({why}) and could not subscribe again within {RECONNECT_FOR:?}: {e}"
                         );
-                        tracing::error!(framework = %fw.name, "{why}");
+                        if busy {
+                            tracing::error!(framework = %fw.name, "{why}");
+                        } else {
+                            tracing::debug!(framework = %fw.name, "{why}");
+                        }
                         fw.lock().link = Link::Down(why.clone());
                         fw.fail_pending(&why);
                         fw.bump();

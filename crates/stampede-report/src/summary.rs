@@ -55,6 +55,40 @@ fn table(out: &mut String, title: &str, metrics: &std::collections::BTreeMap<Str
     }
 }
 
+/// More than one group: each group's action start latency side by side, with the ratio of its
+/// p50 to the first group's, so a scenario that compares settings (one group per setting)
+/// reads its answer here.
+fn groups_table(out: &mut String, r: &Results) {
+    let measured: Vec<_> = r.groups.iter().filter(|g| !g.warmup).collect();
+    if measured.len() < 2 {
+        return;
+    }
+    let start = stampede_core::measure::names::START_LATENCY;
+    let p50 = |g: &stampede_core::results::GroupResult| g.metrics.get(start).map(|s| s.p50_us);
+    let base = p50(measured[0]);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "  {:<24}{:>7}{:>11}{:>11}{:>11}  {}", "groups: action start", "count", "p50", "p99", "max", "p50 ratio");
+    for g in &measured {
+        let Some(s) = g.metrics.get(start) else {
+            let _ = writeln!(out, "  {:<24}{:>7}", g.name, 0);
+            continue;
+        };
+        let ratio = match (base, p50(g)) {
+            (Some(b), Some(p)) if b > 0 => format!("{:.2}", p as f64 / b as f64),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<24}{:>7}{:>11}{:>11}{:>11}  {ratio}",
+            g.name,
+            s.count,
+            fmt_us(s.p50_us),
+            fmt_us(s.p99_us),
+            fmt_us(s.max_us)
+        );
+    }
+}
+
 pub fn summary_text(r: &Results, out_dir: Option<&std::path::Path>) -> String {
     let mut out = String::new();
     let status = match r.run.status {
@@ -120,6 +154,7 @@ pub fn summary_text(r: &Results, out_dir: Option<&std::path::Path>) -> String {
             );
         }
     }
+    groups_table(&mut out, r);
     let _ = writeln!(out);
     table(&mut out, "actions", &r.metrics, &r.native_states);
     table(&mut out, "scenarios", &r.scenario_metrics, &r.native_states);
