@@ -100,18 +100,19 @@ impl RuntimeInfo for MesosProvider {
     fn name(&self) -> &'static str {
         MESOS
     }
-    /// No pause in Mesos; kill is KILL with no grace period. A launch holds its slot while it
-    /// waits for an offer, and one offer takes every launch waiting that fits: the slots must
-    /// be many, or the offers' pace (the refuse filter, the allocation interval) would be
-    /// stampede's own queue.
+    /// No pause in Mesos; kill is KILL with no grace period. A launch holds its slot from the
+    /// wait for an offer until the agent reports the task starting, so the slots bound what
+    /// the agents start at once (each task is an executor process and, with the Docker
+    /// containerizer, a container): eight per tier, 32 per run. One offer takes every launch
+    /// waiting that fits.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             pause_resume: false,
             kill: true,
             image: true,
             image_filler: false,
-            default_start_concurrency: 64,
-            run_start_concurrency: 256,
+            default_start_concurrency: 8,
+            run_start_concurrency: 32,
             native_states: STATES,
             // Tasks run on the agents, wherever those are: nothing for the host preflight.
             threads_per_instance: 0,

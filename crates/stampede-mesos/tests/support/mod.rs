@@ -78,9 +78,9 @@ fn is_subscribe(body: &Value) -> bool {
     body["type"] == "SUBSCRIBE"
 }
 
-type Reply = hyper::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>;
+pub type Reply = hyper::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>;
 
-fn full(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+pub fn full(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
     hyper::Response::builder()
         .status(status)
         .header("content-type", content_type)
@@ -88,7 +88,7 @@ fn full(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
         .expect("valid response")
 }
 
-fn streamed(stream_id: &str, rx: tokio::sync::mpsc::Receiver<Bytes>) -> Reply {
+pub fn streamed(stream_id: &str, rx: tokio::sync::mpsc::Receiver<Bytes>) -> Reply {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
     });
@@ -100,7 +100,7 @@ fn streamed(stream_id: &str, rx: tokio::sync::mpsc::Receiver<Bytes>) -> Reply {
         .expect("valid response")
 }
 
-async fn serve<F, Fut>(listener: TcpListener, handler: F)
+pub async fn serve<F, Fut>(listener: TcpListener, handler: F)
 where
     F: Fn(hyper::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Reply> + Send,
