@@ -90,6 +90,8 @@ pub struct Task {
     /// The terminal state, with the status's message and reason.
     pub terminal: Option<(String, String)>,
     pub kill_asked: bool,
+    /// When the first of TASK_STARTING / TASK_RUNNING reached us (the launch's `started`).
+    pub starting_at: Option<Instant>,
 }
 
 impl Task {
@@ -676,6 +678,9 @@ impl Framework {
                     t.agent_id = id(&status["agent_id"]);
                 }
                 // Reconciliation repeats the latest state: one row per state reached.
+                if t.starting_at.is_none() && (state == "TASK_STARTING" || state == "TASK_RUNNING") {
+                    t.starting_at = Some(Instant::now());
+                }
                 if t.states.last().map(|(s, _)| s) != Some(&state) {
                     t.states.push((state.clone(), at));
                     t.received.push((state.clone(), wall_us()));

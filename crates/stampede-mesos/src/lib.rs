@@ -101,7 +101,7 @@ impl RuntimeInfo for MesosProvider {
         MESOS
     }
     /// No pause in Mesos; kill is KILL with no grace period. A launch holds its slot from the
-    /// wait for an offer until the agent reports the task starting, so the slots bound what
+    /// wait for an offer until the agent reports the task running, so the slots bound what
     /// the agents start at once (each task is an executor process and, with the Docker
     /// containerizer, a container): eight per tier, 32 per run. One offer takes every launch
     /// waiting that fits.

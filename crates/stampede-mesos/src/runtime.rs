@@ -5,8 +5,8 @@
 //! - `begin_run` (the driver) subscribes the driver's framework: a refused framework (role,
 //!   authentication) is exit 3 before anything is launched; a scenario subscribes its own at its
 //!   first launch;
-//! - `launch`: a task info from the spec, queued for the next offer that fits; returns when our
-//!   ACCEPT returned. Its native states: the offer's arrival, the accept, then the status
+//! - `launch`: a task info from the spec, queued for the next offer that fits; returns when the
+//!   agent reports it running (created = our ACCEPT returned, started = TASK_STARTING came). Its native states: the offer's arrival, the accept, then the status
 //!   updates' own timestamps (`TASK_STAGING` … `TASK_RUNNING`), with our receive times beside;
 //! - `wait_failed` resolves when the task ends TASK_FAILED / ERROR / LOST / DROPPED /
 //!   UNREACHABLE …, with the status's message, reason and source;
@@ -296,11 +296,22 @@ impl Runtime for MesosRuntime {
             .launch(id.clone(), self.task_template(spec), advertise)
             .await
             .map_err(|e| e.into_launch(&spec.instance_id))?;
-        Ok(Launched {
-            handle: Handle { id, detail: Some(placed.hostname) },
-            created: Some(placed.accepted),
-            started: placed.accepted,
-        })
+        // The launch holds its slot until the task runs (with the Docker executor: its
+        // container is up), so start concurrency bounds what the agents are starting at once,
+        // as it bounds the engine's creates and starts on Docker; `started` is when the agent
+        // said it was starting. A task that fails first fails its launch with the reason.
+        let started = fw
+            .wait_for(&id, |t| {
+                if let Some(why) = t.failed() {
+                    return Some(Err(why));
+                }
+                let running = t.states.iter().any(|(s, _)| s == "TASK_RUNNING");
+                (running || t.terminal.is_some()).then(|| Ok(t.starting_at.unwrap_or_else(Instant::now)))
+            })
+            .await
+            .and_then(|r| r)
+            .map_err(|why| MesosError::Down(why).into_launch(&spec.instance_id))?;
+        Ok(Launched { handle: Handle { id, detail: Some(placed.hostname) }, created: Some(placed.accepted), started })
     }
 
     async fn wait_failed(&self, h: &Handle) -> String {

@@ -37,7 +37,7 @@ async fn a_run_replays_call_for_call() {
     assert!(seen.running_states.ends_with(&["starting".to_owned(), "running".to_owned()]), "{:?}", seen.running_states);
     assert!(seen.received_states.contains(&"running".to_owned()), "{:?}", seen.received_states);
     assert_eq!(seen.subscriptions, 2, "the cut stream was taken up again");
-    assert!(seen.missing_image.starts_with("TASK_FAILED"), "{}", seen.missing_image);
+    assert!(seen.missing_image.contains("TASK_FAILED: Failed to launch container"), "{}", seen.missing_image);
     assert!(seen.declined >= 1);
 }
 
