@@ -30,6 +30,7 @@ use stampede_core::measure::wall_us;
 
 use crate::options::MesosOptions;
 use crate::recordio::Decoder;
+use crate::runtime::BoxError;
 use crate::MesosError;
 
 /// How long a framework whose scheduler is gone keeps its tasks (FrameworkInfo
@@ -72,6 +73,24 @@ pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 pub fn http_client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends `req` (named `what` in errors) and reads the whole answer.
+pub(crate) async fn exchange(
+    http: &HttpClient,
+    req: http::Request<Full<Bytes>>,
+    what: &str,
+) -> Result<(http::StatusCode, Bytes), MesosError> {
+    let unreachable = |e: BoxError| MesosError::Http { what: what.to_owned(), source: e };
+    let resp = http.request(req).await.map_err(|e| unreachable(Box::new(e)))?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await.map_err(|e| unreachable(Box::new(e)))?.to_bytes();
+    Ok((status, body))
+}
+
+/// The master's refusal of `what`, with its own words.
+pub(crate) fn refused(what: String, status: http::StatusCode, body: &[u8]) -> MesosError {
+    MesosError::Refused { what, status: status.as_u16(), message: String::from_utf8_lossy(body).trim().to_owned() }
 }
 
 /// What the framework knows of one task.
@@ -292,26 +311,12 @@ impl Framework {
             req = req.header("Mesos-Stream-Id", s);
         }
         let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("a well-formed request");
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| MesosError::Http { what: format!("{kind} call"), source: Box::new(e) })?;
-        let status = resp.status();
-        let text = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
+        let what = format!("{kind} call");
+        let (status, body) = exchange(&self.http, req, &what).await?;
         if status == http::StatusCode::ACCEPTED || status == http::StatusCode::OK {
             Ok(())
         } else {
-            Err(MesosError::Refused {
-                what: format!("{kind} call"),
-                status: status.as_u16(),
-                message: text.trim().to_owned(),
-            })
+            Err(refused(what, status, &body))
         }
     }
 
@@ -587,6 +592,14 @@ impl Framework {
         let mut taken = Vec::new();
         {
             let mut s = self.lock();
+            // A launch given up meanwhile (its ready deadline passed) must not start a task
+            // nobody waits for.
+            let (gone, kept): (Vec<Pending>, Vec<Pending>) =
+                std::mem::take(&mut s.pending).into_iter().partition(|p| p.done.is_closed());
+            s.pending = kept;
+            for p in gone {
+                s.tasks.remove(&p.task_id);
+            }
             let mut i = 0;
             while i < s.pending.len() {
                 if cpus + 1e-9 >= need_cpus && mem + 1e-9 >= need_mem {

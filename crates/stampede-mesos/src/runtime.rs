@@ -16,7 +16,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,24 +103,10 @@ impl MesosRuntime {
             .header(http::header::ACCEPT, "application/json")
             .body(Full::new(Bytes::new()))
             .expect("a well-formed request");
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| MesosError::Http { what: format!("GET {path}"), source: Box::new(e) })?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| MesosError::Http { what: format!("GET {path}"), source: Box::new(e) })?;
-        let body = body.to_bytes();
+        let what = format!("GET {path}");
+        let (status, body) = framework::exchange(&self.http, req, &what).await?;
         if !status.is_success() {
-            return Err(MesosError::Refused {
-                what: format!("GET {path}"),
-                status: status.as_u16(),
-                message: String::from_utf8_lossy(&body).trim().to_owned(),
-            });
+            return Err(framework::refused(what, status, &body));
         }
         serde_json::from_slice(&body)
             .map_err(|e| MesosError::Protocol(format!("GET {path} answered what is not JSON: {e}")))
@@ -131,26 +117,12 @@ impl MesosRuntime {
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from(form)))
             .expect("a well-formed request");
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| MesosError::Http { what: format!("POST {path}"), source: Box::new(e) })?;
-        let status = resp.status();
-        let text = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
+        let what = format!("POST {path}");
+        let (status, body) = framework::exchange(&self.http, req, &what).await?;
         if status.is_success() {
             Ok(())
         } else {
-            Err(MesosError::Refused {
-                what: format!("POST {path}"),
-                status: status.as_u16(),
-                message: text.trim().to_owned(),
-            })
+            Err(framework::refused(what, status, &body))
         }
     }
 
