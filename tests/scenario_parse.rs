@@ -595,9 +595,9 @@ fn pause_and_kill_steps_are_refused_when_swarm_actions_spread_over_nodes() {
 fn an_unknown_runtime_lists_the_catalog() {
     let err = invalid("[[group]]\nruntime = \"nomad\"\n", &Overrides::default());
     assert_eq!(err.field(), Some("group[0].runtime"));
-    assert!(err.to_string().contains(r#"must be one of "process", "docker", "swarm", "kubernetes", got "nomad""#), "{err}");
+    assert!(err.to_string().contains(r#"must be one of "process", "docker", "swarm", "kubernetes", "mesos", got "nomad""#), "{err}");
     let err = invalid("[[group]]\n", &Overrides { runtime: Some("nomad".into()), ..Default::default() });
-    assert!(err.to_string().contains("--runtime: unknown runtime \"nomad\"; allowed: process, docker, swarm, kubernetes"), "{err}");
+    assert!(err.to_string().contains("--runtime: unknown runtime \"nomad\"; allowed: process, docker, swarm, kubernetes, mesos"), "{err}");
 }
 
 #[test]
