@@ -57,17 +57,14 @@ pub const TERMINAL: &[&str] = &[
     "TASK_UNKNOWN",
 ];
 
-/// Terminal states that mean the task failed (rather than ended or was killed by us).
-pub const FAILED: &[&str] = &[
-    "TASK_FAILED",
-    "TASK_ERROR",
-    "TASK_LOST",
-    "TASK_DROPPED",
-    "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR",
-    "TASK_UNREACHABLE",
-    "TASK_UNKNOWN",
-];
+/// Terminal states that are no failure: the task finished, or was killed as asked. Every other
+/// terminal state means it failed.
+const ENDED_WELL: &[&str] = &["TASK_FINISHED", "TASK_KILLED"];
+
+/// Whether `state` ends a task in failure.
+pub fn is_failure(state: &str) -> bool {
+    TERMINAL.contains(&state) && !ENDED_WELL.contains(&state)
+}
 
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -115,7 +112,7 @@ pub struct Task {
 
 impl Task {
     pub fn failed(&self) -> Option<String> {
-        self.terminal.as_ref().filter(|(s, _)| FAILED.contains(&s.as_str())).map(|(s, why)| format!("{s}: {why}"))
+        self.terminal.as_ref().filter(|(s, _)| is_failure(s)).map(|(s, why)| format!("{s}: {why}"))
     }
 }
 
